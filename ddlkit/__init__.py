@@ -1,0 +1,17 @@
+"""ddlkit: a teaching kit for distributed deep learning on real processes over gloo.
+
+Start with :class:`Experiment` and :func:`run`::
+
+    import ddlkit
+    result = ddlkit.run(ddlkit.Experiment(mode="sync", workers=4, dataset="digits"))
+    print(result.summary())
+"""
+from ddlkit.config import Experiment
+from ddlkit.errors import ConfigError, RunStopped, RunTimeout, WorkerFailed
+from ddlkit.modes import MODES
+from ddlkit.result import RunResult, load_result
+from ddlkit.runtime import run
+
+__version__ = "0.1.0"
+__all__ = ["Experiment", "ConfigError", "WorkerFailed", "RunTimeout", "RunStopped", "MODES",
+           "RunResult", "load_result", "run", "__version__"]

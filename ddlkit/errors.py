@@ -1,0 +1,65 @@
+"""The errors ddlkit raises on purpose, each with a message a learner can act on."""
+from __future__ import annotations
+
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A bad experiment setting, raised before any process starts.
+
+    The message names the field, the value given and what is allowed.
+    """
+
+    def __init__(self, field: str, value: Any, allowed: str) -> None:
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"{field}={value!r} is not allowed: {allowed}")
+
+
+class WorkerFailed(RuntimeError):
+    """A worker process raised, crashed or was killed during a run.
+
+    Attributes: ``rank`` (the failed rank), ``exitcode`` (negative: killed by that
+    signal), ``traceback`` (the worker's traceback text, if it could send one) and
+    ``result`` (the partial :class:`~ddlkit.result.RunResult`, when one was built).
+    """
+
+    def __init__(self, rank: int, exitcode: int | None, traceback: str = "",
+                 role: str = "worker") -> None:
+        self.rank = rank
+        self.exitcode = exitcode
+        self.traceback = traceback
+        self.role = role
+        self.result: Any = None
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        if self.exitcode is not None and self.exitcode < 0:
+            how = f"was killed by signal {-self.exitcode}"
+        elif self.traceback:
+            last = self.traceback.strip().splitlines()[-1]
+            how = f"raised {last}"
+        else:
+            how = f"exited with code {self.exitcode}"
+        return f"rank {self.rank} ({self.role}) {how}"
+
+
+class RunTimeout(RuntimeError):
+    """A run took longer than its ``timeout_s``; every process was stopped."""
+
+    def __init__(self, timeout_s: float, waiting_for: list[int]) -> None:
+        self.timeout_s = timeout_s
+        self.waiting_for = waiting_for
+        self.result: Any = None
+        super().__init__(
+            f"run did not finish within timeout_s={timeout_s:g} s; "
+            f"ranks still running: {waiting_for}")
+
+
+class RunStopped(RuntimeError):
+    """A run was stopped on request (the panel's Stop button, or a stop event)."""
+
+    def __init__(self) -> None:
+        self.result: Any = None
+        super().__init__("run stopped on request")

@@ -1,0 +1,277 @@
+"""``ddlkit.run``: start the ranks, watch them, collect everything, leave nothing behind.
+
+The parent owns the rendezvous store (``TCPStore`` on 127.0.0.1, port 0, so the OS picks
+a free port and two runs never collide) and one pipe per rank. It waits on the pipes and
+on the processes' sentinels together, so a crashed or killed rank is noticed at once.
+Every exit path, success, failure, timeout, stop or KeyboardInterrupt, ends each child
+it started (by PID) and closes the store.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+import uuid
+from datetime import timedelta
+from multiprocessing.connection import wait
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from ddlkit import worker
+from ddlkit.accounting import rank_totals
+from ddlkit.comm.events import COLLECTIVE_OPS, Event
+from ddlkit.config import Experiment
+from ddlkit.errors import RunTimeout, WorkerFailed
+from ddlkit.launcher import worker_context
+from ddlkit.live import CommEvents, EvalPoint, Progress, RankReady
+from ddlkit.modes import MODES
+from ddlkit.result import RunResult
+
+HOST = "127.0.0.1"
+#: after the first failure, how long to keep listening for the failure's root cause
+FAILURE_GRACE_S = 0.3
+#: how long a terminated child gets before SIGKILL
+TERMINATE_GRACE_S = 2.0
+POLL_S = 0.2
+
+OnEvent = Callable[[Any], None]
+
+
+def run(experiment: Experiment, on_event: OnEvent | None = None,
+        record_dir: str | os.PathLike[str] | None = None,
+        stop: threading.Event | None = None) -> RunResult:
+    """Run ``experiment`` on real processes over gloo and return its :class:`RunResult`.
+
+    ``on_event`` receives :mod:`ddlkit.live` events as they happen. With ``record_dir``
+    the record is saved there on every outcome, failed ones included. Setting ``stop``
+    ends the run early; the partial result comes back with ``status="stopped"``.
+    Raises :class:`~ddlkit.errors.WorkerFailed` (naming the rank) or
+    :class:`~ddlkit.errors.RunTimeout`; either carries the partial result as ``.result``.
+    """
+    if not isinstance(experiment, Experiment):
+        raise TypeError(f"run() takes a ddlkit.Experiment, not {type(experiment).__name__}")
+    if multiprocessing.parent_process() is not None:
+        raise RuntimeError(
+            "ddlkit.run() was called inside a worker process. This happens when a script "
+            "calls run() at top level: each worker re-imports the script. Put the call under "
+            "`if __name__ == \"__main__\":`.")
+    session = _Session(experiment, on_event)
+    try:
+        session.start()
+        session.monitor(stop)
+    except (WorkerFailed, RunTimeout) as exc:
+        session.status = "timeout" if isinstance(exc, RunTimeout) else "failed"
+        session.error = str(exc)
+        exc.result = session.finish(record_dir)
+        raise
+    except BaseException as exc:  # KeyboardInterrupt, a failing on_event, ...
+        session.status, session.error = "failed", f"{type(exc).__name__}: {exc}"
+        session.finish(record_dir)
+        raise
+    return session.finish(record_dir)
+
+
+class _Session:
+    """The parent's side of one run: processes, pipes, store and what they reported."""
+
+    def __init__(self, exp: Experiment, on_event: OnEvent | None) -> None:
+        self.exp = exp
+        self.mode = MODES[exp.mode]
+        self.world = exp.world_size
+        self.roles = [self.mode.role(r) for r in range(self.world)]
+        self.on_event = on_event
+        self.procs: list[Any] = []
+        self.conns: dict[Any, int] = {}
+        self.store: Any = None
+        self.t0 = time.perf_counter()
+        self.first_event: float | None = None
+        self.events: list[tuple[Any, ...]] = []
+        self.history: list[dict[str, Any]] = []
+        self.outputs: dict[int, dict[str, Any]] = {}
+        self.errors: dict[int, str] = {}
+        self.status, self.error = "ok", None
+        self.wall = 0.0
+        self.live_bytes = 0
+
+    # -- start -----------------------------------------------------------------------
+    def start(self) -> None:
+        ctx = worker_context()
+        self.t0 = time.perf_counter()
+        self.store = dist.TCPStore(HOST, 0, is_master=True, wait_for_workers=False,
+                                   timeout=timedelta(seconds=worker.GLOO_TIMEOUT_S))
+        prefix = f"ddlkit/{uuid.uuid4().hex}/"
+        config = self.exp.to_dict()
+        for rank in range(self.world):
+            reader, writer = ctx.Pipe(duplex=False)
+            proc = ctx.Process(
+                target=worker.main, name=f"ddlkit-rank{rank}", daemon=True,
+                args=(rank, self.world, config, self.store.port, prefix, writer, os.getpid()))
+            self.procs.append(proc)
+            self.conns[reader] = rank
+            proc.start()
+            writer.close()
+
+    # -- watch -----------------------------------------------------------------------
+    def monitor(self, stop: threading.Event | None) -> None:
+        deadline = self.t0 + self.exp.timeout_s
+        pending = set(range(self.world))
+        sentinels = {p.sentinel: r for r, p in enumerate(self.procs)}
+        failures: list[tuple[float, int]] = []
+        while pending:
+            now = time.perf_counter()
+            if failures and now - failures[0][0] > FAILURE_GRACE_S:
+                raise self._failure(failures)
+            if now > deadline:
+                raise RunTimeout(self.exp.timeout_s, sorted(pending))
+            if stop is not None and stop.is_set():
+                self.status = "stopped"
+                return
+            wait_s = min(POLL_S, max(0.0, deadline - now))
+            for obj in wait(list(self.conns) + list(sentinels), timeout=wait_s):
+                if obj in self.conns:
+                    self._read(obj, pending, failures)
+                elif obj in sentinels:
+                    rank = sentinels.pop(obj)
+                    self._drain(rank, pending, failures)
+                    if rank in pending:
+                        failures.append((time.perf_counter(), rank))
+                        pending.discard(rank)
+
+    def _drain(self, rank: int, pending: set[int], failures: list[tuple[float, int]]) -> None:
+        """Read what an exited rank left in its pipe before judging how it ended."""
+        for conn, r in list(self.conns.items()):
+            if r == rank:
+                while conn in self.conns and conn.poll():
+                    self._read(conn, pending, failures)
+
+    def _read(self, conn: Any, pending: set[int], failures: list[tuple[float, int]]) -> None:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            self.conns.pop(conn, None)
+            conn.close()
+            return
+        kind, rank = msg[0], msg[1]
+        now = time.perf_counter() - self.t0
+        if self.first_event is None:
+            self.first_event = now
+        if kind == "ready":
+            self._emit(RankReady(rank, now))
+        elif kind == "progress":
+            _, _, step, total, samples, t = msg
+            self._emit(Progress(step, total, samples, t - self.t0))
+        elif kind == "eval":
+            row = dict(msg[2])
+            row["t"] = row["t"] - self.t0
+            row["bytes"] = self.live_bytes
+            self.history.append(row)
+            self._emit(EvalPoint(row))
+        elif kind == "events":
+            self.events.extend(msg[2])
+            self.live_bytes += sum(e[3] for e in msg[2] if e[1] == "send" or e[1] in COLLECTIVE_OPS)
+            if self.on_event is not None:
+                self._emit(CommEvents(rank, [self._event(e) for e in msg[2]]))
+        elif kind == "done":
+            self.outputs[rank] = msg[2]
+            pending.discard(rank)
+        elif kind == "error":
+            self.errors[rank] = msg[2]
+            pending.discard(rank)
+            failures.append((time.perf_counter(), rank))
+
+    def _emit(self, event: Any) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def _event(self, raw: tuple[Any, ...]) -> Event:
+        e = Event(*raw)
+        return e._replace(t_post=e.t_post - self.t0, t_wait=e.t_wait - self.t0,
+                          t_end=e.t_end - self.t0)
+
+    def _failure(self, failures: list[tuple[float, int]]) -> WorkerFailed:
+        """Blame the root cause: a killed rank first, then one that raised its own error
+        rather than a lost-connection error caused by another rank's death."""
+        def rank_of(item: tuple[float, int]) -> tuple[int, float]:
+            t, r = item
+            code = self.procs[r].exitcode
+            tb = self.errors.get(r, "")
+            if code is not None and code < 0:
+                return (0, t)
+            if tb and not _is_secondary(tb):
+                return (1, t)
+            return (2, t)
+
+        _, rank = min(failures, key=rank_of)
+        self.procs[rank].join(timeout=1.0)
+        return WorkerFailed(rank, self.procs[rank].exitcode, self.errors.get(rank, ""),
+                            role=self.roles[rank])
+
+    # -- finish ------------------------------------------------------------------------
+    def finish(self, record_dir: str | os.PathLike[str] | None) -> RunResult:
+        """End every child, close the store, and build (and maybe save) the result."""
+        self.wall = time.perf_counter() - self.t0
+        self._end_children()
+        result = self._result()
+        if record_dir is not None:
+            result.meta["record"] = str(Path(record_dir) / "record.json")
+            result.save(record_dir)
+        return result
+
+    def _end_children(self) -> None:
+        for p in self.procs:
+            if p.pid is not None and p.is_alive():
+                p.terminate()
+        for p in self.procs:
+            if p.pid is None:
+                continue
+            p.join(TERMINATE_GRACE_S)
+            if p.is_alive():
+                p.kill()
+                p.join(TERMINATE_GRACE_S)
+        for p in self.procs:
+            if p.pid is not None and not p.is_alive():
+                p.close()
+        for conn in list(self.conns):
+            conn.close()
+        self.conns.clear()
+        self.store = None  # the master store closes its listening socket
+
+    def _result(self) -> RunResult:
+        events = sorted((self._event(e) for e in self.events), key=lambda e: e.t_post)
+        _cumulative_bytes(self.history, events)
+        out0 = self.outputs.get(0, {})
+        params = out0.get("final_params")
+        return RunResult(
+            config=self.exp, status=self.status, error=self.error, wall_time_s=self.wall,
+            first_event_s=self.first_event, history=self.history,
+            ranks=rank_totals(events, self.roles), events=events,
+            staleness=list(out0.get("staleness", [])),
+            final_params=None if params is None else np.asarray(params),
+            meta={"world_size": self.world, "roles": self.roles,
+                  "torch": torch.__version__, "pid": os.getpid(),
+                  "started_unix": time.time() - self.wall})
+
+
+def _cumulative_bytes(history: list[dict[str, Any]], events: list[Event]) -> None:
+    """Set each history row's ``bytes``: everything sent by all ranks up to its time."""
+    sent = sorted((e.t_end, e.nbytes) for e in events
+                  if e.op == "send" or e.op in COLLECTIVE_OPS)
+    times = np.array([t for t, _ in sent])
+    cum = np.cumsum([n for _, n in sent]) if sent else np.array([])
+    for row in history:
+        k = int(np.searchsorted(times, row["t"], side="right"))
+        row["bytes"] = int(cum[k - 1]) if k else 0
+
+
+_SECONDARY = ("Connection closed by peer", "Connection reset by peer", "Broken pipe",
+              "Timed out", "timed out", "Socket Timeout", "ECONNRESET", "EPIPE")
+
+
+def _is_secondary(tb: str) -> bool:
+    """Whether a traceback looks like fallout from a peer's death, not a root cause."""
+    return any(s in tb for s in _SECONDARY)

@@ -1,0 +1,47 @@
+"""Pieces every strategy shares: evaluation rows and the sample-weighted average."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+
+from ddlkit.context import Context
+from ddlkit.training import Trainer
+
+
+def should_eval(step: int, total: int, every: int) -> bool:
+    """Evaluate at step 0, every ``every`` steps, and after the last step."""
+    return step == 0 or step == total or step % every == 0
+
+
+def evaluate(ctx: Context, trainer: Trainer, step: int, samples: int,
+             train_loss: float | None, **extra: Any) -> None:
+    """Evaluate on the test set and send a history row to the parent."""
+    with ctx.recorder.span("eval"):
+        test_loss, acc = trainer.evaluate()
+    row = {"step": step, "samples": samples, "t": time.perf_counter(),
+           "train_loss": train_loss, "test_loss": test_loss, "accuracy": acc, **extra}
+    ctx.reporter.eval_row(row)
+
+
+def weighted_mean_into(out: torch.Tensor, grads: list[torch.Tensor],
+                       counts: list[float]) -> float:
+    """``out = Σ n_i g_i / Σ n_i``: the mean gradient over the union of all batches.
+
+    The source article averages worker gradients with equal weights, 1/N Σ g_i, which
+    is biased whenever workers hold different numbers of samples. Weighting each mean
+    gradient by its sample count gives exactly the large-batch gradient. Sums run in
+    rank order so the result is bitwise reproducible. Returns Σ n_i.
+    """
+    total = float(sum(counts))
+    out.zero_()
+    for g, n in zip(grads, counts):
+        out.add_(g, alpha=n)
+    out.div_(total)
+    return total
+
+
+def final_state(trainer: Trainer) -> dict[str, Any]:
+    """What the rank holding the model reports at the end: the final parameters."""
+    return {"final_params": trainer.model.flat.detach().clone().numpy()}

@@ -1,0 +1,75 @@
+"""Synchronous parameter server: the source article's 9-step loop, for real.
+
+Rank 0 is the server (协调节点); ranks 1..N are workers (代理节点). Each step every
+worker sends its mean gradient and sample count point-to-point; the server waits for
+all of them, takes the sample-weighted average, applies the optimiser, and sends the
+new parameters back to every worker. Per step the server receives N·M and sends N·M
+elements; each worker sends M and receives M.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ddlkit.context import Context
+from ddlkit.strategies.common import evaluate, final_state, should_eval, weighted_mean_into
+from ddlkit.training import Trainer
+
+HEADER = 2  # sample count, batch loss
+
+
+def run(ctx: Context) -> dict[str, Any]:
+    if ctx.role == "server":
+        return _server(ctx)
+    _worker(ctx)
+    return {}
+
+
+def _server(ctx: Context) -> dict[str, Any]:
+    exp, comm = ctx.exp, ctx.comm
+    trainer = Trainer(exp, worker_index=-1)
+    m = trainer.numel
+    itemsize = trainer.model.flat.element_size()
+    inbox = [torch.empty(m + HEADER, dtype=trainer.model.flat.dtype) for _ in range(exp.workers)]
+    grad = torch.zeros_like(trainer.model.flat)
+    opt = trainer.optimizer()
+    trainer.model.flat.grad = grad
+    samples = 0
+    evaluate(ctx, trainer, 0, 0, None)
+    for step in range(1, exp.steps + 1):
+        ctx.set_step(step)
+        # Steps 5-6: receive every worker's gradient (all posted at once, any order).
+        handles = [comm.irecv(inbox[w], w + 1, payload_bytes=m * itemsize)
+                   for w in range(exp.workers)]
+        for h in handles:
+            h.wait()
+        with ctx.recorder.span("compute"):
+            counts = [float(b[m]) for b in inbox]
+            total = weighted_mean_into(grad, [b[:m] for b in inbox], counts)
+            train_loss = sum(float(b[m + 1]) * n for b, n in zip(inbox, counts)) / total
+            opt.step()  # Step 7: update the global model.
+        samples += int(total)
+        # Step 8: send the new parameters to every worker.
+        sends = [comm.isend(trainer.model.flat, w + 1) for w in range(exp.workers)]
+        for h in sends:
+            h.wait()
+        if should_eval(step, exp.steps, exp.eval_every):
+            evaluate(ctx, trainer, step, samples, train_loss)
+        ctx.reporter.progress(step, exp.steps, samples)
+    return final_state(trainer)
+
+
+def _worker(ctx: Context) -> None:
+    exp, comm = ctx.exp, ctx.comm
+    trainer = Trainer(exp, worker_index=ctx.worker_index)
+    m = trainer.numel
+    itemsize = trainer.model.flat.element_size()
+    outbox = torch.empty(m + HEADER, dtype=trainer.model.flat.dtype)
+    for step in range(1, exp.steps + 1):
+        ctx.set_step(step)
+        with ctx.recorder.span("compute"):  # Step 3: local gradient on this shard's batch.
+            n, loss = trainer.gradient_into(outbox[:m])
+            outbox[m], outbox[m + 1] = n, loss
+        comm.send(outbox, 0, payload_bytes=m * itemsize)  # Step 5: push the gradient.
+        comm.recv(trainer.model.flat, 0)  # Step 8-9: pull the new model, go again.

@@ -1,0 +1,69 @@
+"""What one rank needs to train: its model, its data, its batches, its optimiser."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from ddlkit.config import Experiment
+from ddlkit.data import load_dataset, make_sampler, make_shards
+from ddlkit.models import DTYPES, FlatModel, build_model, loss_fn, make_optimizer
+
+
+class Trainer:
+    """Local training state for one rank of an experiment.
+
+    A worker (``worker_index >= 0``) draws batches from its shard or from the stream; the
+    server or evaluator (``worker_index = -1``) only evaluates and applies updates.
+    ``extra`` reserves header room after the parameters (see :class:`FlatModel`).
+    """
+
+    def __init__(self, exp: Experiment, worker_index: int, extra: int = 0) -> None:
+        self.exp = exp
+        self.data = load_dataset(exp.dataset, dtype=DTYPES[exp.dtype])
+        self.info = self.data.info
+        self.model = FlatModel(
+            build_model(exp.model, self.info, exp.hidden, exp.seed, DTYPES[exp.dtype]), extra)
+        self.delay = exp.worker_delays[worker_index] if exp.worker_delays and worker_index >= 0 else 0.0
+        self.sampler = None
+        if worker_index >= 0:
+            labels = self.data.y_train.numpy() if self.info.is_classification else None
+            shards = make_shards(exp.sharding, labels, self.info.n_train, exp.workers,
+                                 seed=exp.seed, dirichlet_alpha=exp.dirichlet_alpha,
+                                 classes_per_worker=exp.classes_per_worker,
+                                 size_ratio=exp.size_ratio)
+            self.sampler = make_sampler(exp.sharding, shards, self.info.n_train, exp.workers,
+                                        worker_index, exp.batch_size, exp.seed)
+
+    @property
+    def numel(self) -> int:
+        return self.model.numel
+
+    def optimizer(self) -> torch.optim.Optimizer:
+        return make_optimizer(self.exp.optimizer, self.model.flat, self.exp.lr, self.exp.momentum)
+
+    def gradient_into(self, out: torch.Tensor) -> tuple[int, float]:
+        """Compute the mean gradient over this worker's next batch into ``out``.
+
+        Returns (samples in the batch, batch loss). The artificial delay for stragglers
+        (``worker_delays``) is spent here, inside the compute time.
+        """
+        assert self.sampler is not None, "only workers draw batches"
+        idx = torch.from_numpy(np.asarray(self.sampler.next_batch(), dtype=np.int64))
+        x, y = self.data.x_train[idx], self.data.y_train[idx]
+        loss = loss_fn(self.info, self.model.module(x), y)
+        self.model.gradient_into(loss, out)
+        if self.delay:
+            time.sleep(self.delay)
+        return int(idx.numel()), float(loss.detach())
+
+    @torch.no_grad()
+    def evaluate(self) -> tuple[float, float | None]:
+        """Test loss and accuracy (accuracy is None for regression)."""
+        out = self.model.module(self.data.x_test)
+        loss = float(loss_fn(self.info, out, self.data.y_test))
+        if not self.info.is_classification:
+            return loss, None
+        acc = float((out.argmax(dim=1) == self.data.y_test).to(torch.float64).mean())
+        return loss, acc

@@ -1,0 +1,83 @@
+"""The entry point of every worker process (it must live in an importable module).
+
+A worker joins the run's rendezvous store, creates its gloo process group, runs its
+strategy and streams events to the parent through a pipe. It protects the machine
+from itself: one compute thread, default SIGINT, short gloo timeouts, and a watchdog
+that ends the process as soon as the parent is gone.
+"""
+from __future__ import annotations
+
+import os
+import select
+import signal
+import threading
+import traceback
+from datetime import timedelta
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from ddlkit.comm import Communicator, Recorder
+from ddlkit.config import Experiment
+from ddlkit.context import Context, Reporter
+from ddlkit.modes import MODES
+
+#: gloo's own timeout for any one operation (the default is 30 minutes)
+GLOO_TIMEOUT_S = 45.0
+
+
+def watch_parent(parent_pid: int) -> None:
+    """Exit this process at once if ``parent_pid`` dies (no orphans after a kernel crash)."""
+    try:
+        fd = os.pidfd_open(parent_pid)
+    except (ProcessLookupError, OSError):
+        os._exit(70)
+
+    def wait() -> None:
+        select.select([fd], [], [])
+        os._exit(70)
+
+    threading.Thread(target=wait, name="ddlkit-parent-watchdog", daemon=True).start()
+
+
+def main(rank: int, world_size: int, config: dict[str, Any], store_port: int,
+         prefix: str, conn: Any, parent_pid: int, host: str = "127.0.0.1") -> None:
+    """Run one rank of an experiment, then end the process with ``os._exit``.
+
+    Arguments are plain values: a forkserver child keeps the forkserver's environment,
+    so nothing may be passed through ``os.environ``.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    watch_parent(parent_pid)
+    torch.set_num_threads(1)
+    code = 0
+    try:
+        exp = Experiment.from_dict(config)
+        mode = MODES[exp.mode]
+        store = dist.PrefixStore(prefix, dist.TCPStore(
+            host, store_port, is_master=False, timeout=timedelta(seconds=GLOO_TIMEOUT_S)))
+        dist.init_process_group("gloo", store=store, rank=rank, world_size=world_size,
+                                timeout=timedelta(seconds=GLOO_TIMEOUT_S))
+        recorder = Recorder(rank)
+        reporter = Reporter(rank, conn, recorder)
+        reporter.send("ready", rank, os.getpid())
+        ctx = Context(exp=exp, rank=rank, world_size=world_size, role=mode.role(rank),
+                      worker_index=mode.worker_index(rank),
+                      comm=Communicator(rank, world_size, recorder),
+                      recorder=recorder, reporter=reporter)
+        out = mode.strategy()(ctx)
+        reporter.flush()
+        reporter.send("done", rank, out)
+        dist.destroy_process_group()
+    except BaseException:  # noqa: BLE001 - report anything, including SystemExit
+        code = 1
+        try:
+            conn.send(("error", rank, traceback.format_exc()))
+        except Exception:  # noqa: BLE001 - the parent may be gone already
+            pass
+    finally:
+        try:
+            conn.close()
+        finally:
+            os._exit(code)
