@@ -13,6 +13,7 @@ class RankReady:
 
     rank: int
     t: float
+    pid: int
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ it started (by PID) and closes the store.
 from __future__ import annotations
 
 import multiprocessing
+import functools
 import os
 import threading
 import time
@@ -60,30 +61,59 @@ def run(experiment: Experiment, on_event: OnEvent | None = None,
             "ddlkit.run() was called inside a worker process. This happens when a script "
             "calls run() at top level: each worker re-imports the script. Put the call under "
             "`if __name__ == \"__main__\":`.")
-    session = _Session(experiment, on_event)
+    mode = MODES[experiment.mode]
+    roles = [mode.role(r) for r in range(experiment.world_size)]
+    job = functools.partial(worker.run_experiment, experiment.to_dict())
+    session = _Session(job, roles, experiment.timeout_s, on_event)
+
+    def finish() -> RunResult:
+        result = session.result(experiment)
+        if record_dir is not None:
+            result.meta["record"] = str(Path(record_dir) / "record.json")
+            result.save(record_dir)
+        return result
+
     try:
         session.start()
         session.monitor(stop)
     except (WorkerFailed, RunTimeout) as exc:
-        session.status = "timeout" if isinstance(exc, RunTimeout) else "failed"
-        session.error = str(exc)
-        exc.result = session.finish(record_dir)
+        session.end("timeout" if isinstance(exc, RunTimeout) else "failed", str(exc))
+        exc.result = finish()
         raise
     except BaseException as exc:  # KeyboardInterrupt, a failing on_event, ...
-        session.status, session.error = "failed", f"{type(exc).__name__}: {exc}"
-        session.finish(record_dir)
+        session.end("failed", f"{type(exc).__name__}: {exc}")
+        finish()
         raise
-    return session.finish(record_dir)
+    session.end(session.status, None)
+    return finish()
+
+
+def run_ranks(job: Callable[..., Any], world_size: int, timeout_s: float = 60.0,
+              on_event: OnEvent | None = None) -> list[Any]:
+    """Run ``job(comm, reporter)`` on ``world_size`` fresh gloo ranks; return each rank's output.
+
+    The low-level entry point behind :func:`run`, used for checks and exercises (for
+    example a hand-written collective against gloo's). ``job`` must be importable.
+    Failures raise :class:`~ddlkit.errors.WorkerFailed` exactly as in :func:`run`.
+    """
+    session = _Session(job, ["worker"] * world_size, timeout_s, on_event)
+    try:
+        session.start()
+        session.monitor(None)
+    finally:
+        session.end(session.status, None)
+    return [session.outputs.get(r) for r in range(world_size)]
 
 
 class _Session:
     """The parent's side of one run: processes, pipes, store and what they reported."""
 
-    def __init__(self, exp: Experiment, on_event: OnEvent | None) -> None:
-        self.exp = exp
-        self.mode = MODES[exp.mode]
-        self.world = exp.world_size
-        self.roles = [self.mode.role(r) for r in range(self.world)]
+    def __init__(self, job: Callable[..., Any], roles: list[str], timeout_s: float,
+                 on_event: OnEvent | None) -> None:
+        self.job = job
+        self.timeout_s = timeout_s
+        self.world = len(roles)
+        self.roles = roles
         self.on_event = on_event
         self.procs: list[Any] = []
         self.conns: dict[Any, int] = {}
@@ -105,12 +135,11 @@ class _Session:
         self.store = dist.TCPStore(HOST, 0, is_master=True, wait_for_workers=False,
                                    timeout=timedelta(seconds=worker.GLOO_TIMEOUT_S))
         prefix = f"ddlkit/{uuid.uuid4().hex}/"
-        config = self.exp.to_dict()
         for rank in range(self.world):
             reader, writer = ctx.Pipe(duplex=False)
             proc = ctx.Process(
                 target=worker.main, name=f"ddlkit-rank{rank}", daemon=True,
-                args=(rank, self.world, config, self.store.port, prefix, writer, os.getpid()))
+                args=(rank, self.world, self.job, self.store.port, prefix, writer, os.getpid()))
             self.procs.append(proc)
             self.conns[reader] = rank
             proc.start()
@@ -118,7 +147,7 @@ class _Session:
 
     # -- watch -----------------------------------------------------------------------
     def monitor(self, stop: threading.Event | None) -> None:
-        deadline = self.t0 + self.exp.timeout_s
+        deadline = self.t0 + self.timeout_s
         pending = set(range(self.world))
         sentinels = {p.sentinel: r for r, p in enumerate(self.procs)}
         failures: list[tuple[float, int]] = []
@@ -127,7 +156,7 @@ class _Session:
             if failures and now - failures[0][0] > FAILURE_GRACE_S:
                 raise self._failure(failures)
             if now > deadline:
-                raise RunTimeout(self.exp.timeout_s, sorted(pending))
+                raise RunTimeout(self.timeout_s, sorted(pending))
             if stop is not None and stop.is_set():
                 self.status = "stopped"
                 return
@@ -161,7 +190,7 @@ class _Session:
         if self.first_event is None:
             self.first_event = now
         if kind == "ready":
-            self._emit(RankReady(rank, now))
+            self._emit(RankReady(rank, now, msg[2]))
         elif kind == "progress":
             _, _, step, total, samples, t = msg
             self._emit(Progress(step, total, samples, t - self.t0))
@@ -212,17 +241,11 @@ class _Session:
                             role=self.roles[rank])
 
     # -- finish ------------------------------------------------------------------------
-    def finish(self, record_dir: str | os.PathLike[str] | None) -> RunResult:
-        """End every child, close the store, and build (and maybe save) the result."""
-        self.wall = time.perf_counter() - self.t0
-        self._end_children()
-        result = self._result()
-        if record_dir is not None:
-            result.meta["record"] = str(Path(record_dir) / "record.json")
-            result.save(record_dir)
-        return result
-
-    def _end_children(self) -> None:
+    def end(self, status: str, error: str | None) -> None:
+        """Record the outcome, end every child (by PID) and close the store."""
+        if not self.wall:
+            self.wall = time.perf_counter() - self.t0
+        self.status, self.error = status, error
         for p in self.procs:
             if p.pid is not None and p.is_alive():
                 p.terminate()
@@ -241,13 +264,14 @@ class _Session:
         self.conns.clear()
         self.store = None  # the master store closes its listening socket
 
-    def _result(self) -> RunResult:
+    def result(self, exp: Experiment) -> RunResult:
+        """Everything collected so far, as a :class:`RunResult` (partial after a failure)."""
         events = sorted((self._event(e) for e in self.events), key=lambda e: e.t_post)
         _cumulative_bytes(self.history, events)
         out0 = self.outputs.get(0, {})
         params = out0.get("final_params")
         return RunResult(
-            config=self.exp, status=self.status, error=self.error, wall_time_s=self.wall,
+            config=exp, status=self.status, error=self.error, wall_time_s=self.wall,
             first_event_s=self.first_event, history=self.history,
             ranks=rank_totals(events, self.roles), events=events,
             staleness=list(out0.get("staleness", [])),

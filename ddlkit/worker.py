@@ -13,7 +13,7 @@ import signal
 import threading
 import traceback
 from datetime import timedelta
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.distributed as dist
@@ -41,20 +41,32 @@ def watch_parent(parent_pid: int) -> None:
     threading.Thread(target=wait, name="ddlkit-parent-watchdog", daemon=True).start()
 
 
-def main(rank: int, world_size: int, config: dict[str, Any], store_port: int,
-         prefix: str, conn: Any, parent_pid: int, host: str = "127.0.0.1") -> None:
-    """Run one rank of an experiment, then end the process with ``os._exit``.
+def run_experiment(config: dict[str, Any], comm: Communicator,
+                   reporter: Reporter) -> dict[str, Any]:
+    """The job of every rank of an experiment: build its context, run its strategy."""
+    exp = Experiment.from_dict(config)
+    mode = MODES[exp.mode]
+    ctx = Context(exp=exp, rank=comm.rank, world_size=comm.world_size,
+                  role=mode.role(comm.rank), worker_index=mode.worker_index(comm.rank),
+                  comm=comm, recorder=comm.recorder, reporter=reporter)
+    return mode.strategy()(ctx)
 
-    Arguments are plain values: a forkserver child keeps the forkserver's environment,
-    so nothing may be passed through ``os.environ``.
+
+def main(rank: int, world_size: int, job: Callable[[Communicator, Reporter], Any],
+         store_port: int, prefix: str, conn: Any, parent_pid: int,
+         host: str = "127.0.0.1") -> None:
+    """Run ``job`` as one rank of a gloo group, then end the process with ``os._exit``.
+
+    ``job`` must be importable (a module-level function, or a ``functools.partial`` of
+    one); a function defined in a notebook cannot be sent to a worker. Arguments are
+    plain values: a forkserver child keeps the forkserver's environment, so nothing may
+    be passed through ``os.environ``.
     """
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     watch_parent(parent_pid)
     torch.set_num_threads(1)
     code = 0
     try:
-        exp = Experiment.from_dict(config)
-        mode = MODES[exp.mode]
         store = dist.PrefixStore(prefix, dist.TCPStore(
             host, store_port, is_master=False, timeout=timedelta(seconds=GLOO_TIMEOUT_S)))
         dist.init_process_group("gloo", store=store, rank=rank, world_size=world_size,
@@ -62,11 +74,7 @@ def main(rank: int, world_size: int, config: dict[str, Any], store_port: int,
         recorder = Recorder(rank)
         reporter = Reporter(rank, conn, recorder)
         reporter.send("ready", rank, os.getpid())
-        ctx = Context(exp=exp, rank=rank, world_size=world_size, role=mode.role(rank),
-                      worker_index=mode.worker_index(rank),
-                      comm=Communicator(rank, world_size, recorder),
-                      recorder=recorder, reporter=reporter)
-        out = mode.strategy()(ctx)
+        out = job(Communicator(rank, world_size, recorder), reporter)
         reporter.flush()
         reporter.send("done", rank, out)
         dist.destroy_process_group()

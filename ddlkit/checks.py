@@ -1,0 +1,38 @@
+"""Small jobs that run on real gloo ranks to check the machine and the kit.
+
+Each is a module-level function ``job(comm, reporter, ...)`` for
+:func:`ddlkit.runtime.run_ranks`; tests and the set-up notebook use them.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from ddlkit.comm import Communicator
+from ddlkit.comm.ring import ring_all_reduce
+
+
+def hello(comm: Communicator, reporter: Any) -> dict[str, Any]:
+    """Each rank contributes its rank number; everyone should see 0 + 1 + ... + (N-1)."""
+    t = torch.tensor([float(comm.rank)])
+    comm.all_reduce(t)
+    return {"rank": comm.rank, "sum": float(t), "threads": torch.get_num_threads()}
+
+
+def ring_vs_gloo(comm: Communicator, reporter: Any, lengths: list[int],
+                 seed: int = 0) -> dict[int, dict[str, float]]:
+    """For each length, the largest difference between the ring and ``dist.all_reduce``,
+    and the bytes this rank sent for the ring."""
+    out: dict[int, dict[str, float]] = {}
+    for length in lengths:
+        g = torch.Generator().manual_seed(seed * 1_000_003 + comm.rank * 7919 + length)
+        x = torch.randn(length, generator=g, dtype=torch.float64)
+        mine, reference = x.clone(), x.clone()
+        comm.recorder.drain()
+        ring_all_reduce(comm, mine)
+        sent = sum(e.nbytes for e in comm.recorder.drain() if e.op == "send")
+        dist.all_reduce(reference)  # the trusted reference, uninstrumented
+        out[length] = {"max_diff": float((mine - reference).abs().max()), "sent": sent}
+    return out

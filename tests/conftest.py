@@ -1,0 +1,66 @@
+"""Shared fixtures: every test must leave no child process behind."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+
+def child_pids(parent: int) -> set[int]:
+    """PIDs whose parent is ``parent`` (from /proc)."""
+    out = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == parent:
+            out.add(int(stat.parent.name))
+    return out
+
+
+def descendants(root: int) -> set[int]:
+    """All live descendants of ``root``."""
+    seen: set[int] = set()
+    frontier = [root]
+    while frontier:
+        kids = child_pids(frontier.pop())
+        frontier.extend(kids - seen)
+        seen |= kids
+    return seen
+
+
+def _infrastructure() -> set[int]:
+    """multiprocessing's own long-lived helpers (forkserver, resource tracker)."""
+    from multiprocessing import forkserver, resource_tracker
+
+    pids = {forkserver._forkserver._forkserver_pid, resource_tracker._resource_tracker._pid}
+    return {p for p in pids if p}
+
+
+def leftover_workers() -> set[int]:
+    """Descendants of this test process other than multiprocessing's helpers."""
+    infra = _infrastructure()
+    return {p for p in descendants(os.getpid()) - infra if _alive(p)}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_processes():
+    """Fail any test that leaves a worker (or any other child) running."""
+    yield
+    deadline = time.monotonic() + 3.0
+    left = leftover_workers()
+    while left and time.monotonic() < deadline:
+        time.sleep(0.05)
+        left = leftover_workers()
+    assert not left, f"processes left behind: {sorted(left)}"
