@@ -36,3 +36,10 @@ def ring_vs_gloo(comm: Communicator, reporter: Any, lengths: list[int],
         dist.all_reduce(reference)  # the trusted reference, uninstrumented
         out[length] = {"max_diff": float((mine - reference).abs().max()), "sent": sent}
     return out
+
+
+def raise_on_rank(comm: Communicator, reporter: Any, rank: int) -> None:
+    """Rank ``rank`` raises; the others wait for it in a barrier (a deliberate failure)."""
+    if comm.rank == rank:
+        raise RuntimeError(f"deliberate failure on rank {rank}")
+    comm.barrier()

@@ -69,15 +69,3 @@ class FlatModel:
         """Backpropagate ``loss`` and write the flat gradient into ``out`` (length numel)."""
         grads = torch.autograd.grad(loss, self.params)
         torch.cat([g.reshape(-1) for g in grads], out=out)
-
-
-def make_optimizer(name: str, param: torch.Tensor, lr: float,
-                   momentum: float) -> torch.optim.Optimizer:
-    """PyTorch's own SGD, SGD with momentum, or Adam (Kingma & Ba 2015) on one flat tensor."""
-    if name == "sgd":
-        return torch.optim.SGD([param], lr=lr)
-    if name == "momentum":
-        return torch.optim.SGD([param], lr=lr, momentum=momentum)
-    if name == "adam":
-        return torch.optim.Adam([param], lr=lr)
-    raise ValueError(f"optimizer={name!r} is not allowed: one of 'sgd', 'momentum', 'adam'")

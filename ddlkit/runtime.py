@@ -151,9 +151,9 @@ class _Session:
         pending = set(range(self.world))
         sentinels = {p.sentinel: r for r, p in enumerate(self.procs)}
         failures: list[tuple[float, int]] = []
-        while pending:
+        while pending or failures:
             now = time.perf_counter()
-            if failures and now - failures[0][0] > FAILURE_GRACE_S:
+            if failures and (not pending or now - failures[0][0] > FAILURE_GRACE_S):
                 raise self._failure(failures)
             if now > deadline:
                 raise RunTimeout(self.timeout_s, sorted(pending))

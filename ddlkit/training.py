@@ -8,7 +8,8 @@ import torch
 
 from ddlkit.config import Experiment
 from ddlkit.data import load_dataset, make_sampler, make_shards
-from ddlkit.models import DTYPES, FlatModel, build_model, loss_fn, make_optimizer
+from ddlkit.models import DTYPES, FlatModel, build_model, loss_fn
+from ddlkit.optim import FlatOptimizer, make_optimizer
 
 
 class Trainer:
@@ -40,7 +41,7 @@ class Trainer:
     def numel(self) -> int:
         return self.model.numel
 
-    def optimizer(self) -> torch.optim.Optimizer:
+    def optimizer(self) -> FlatOptimizer:
         return make_optimizer(self.exp.optimizer, self.model.flat, self.exp.lr, self.exp.momentum)
 
     def gradient_into(self, out: torch.Tensor) -> tuple[int, float]:

@@ -26,7 +26,6 @@ def run(ctx: Context) -> dict[str, Any]:
     m = trainer.numel
     buf = torch.empty(m + HEADER, dtype=model.flat.dtype)
     grad = torch.zeros_like(model.flat)
-    model.flat.grad = grad
     opt = trainer.optimizer()
     reduce = comm.all_reduce if exp.allreduce_impl == "gloo" else (
         lambda t: ring_all_reduce(comm, t))
@@ -43,7 +42,7 @@ def run(ctx: Context) -> dict[str, Any]:
         with ctx.recorder.span("compute"):
             total = float(buf[m])
             torch.div(buf[:m], total, out=grad)
-            opt.step()
+            opt.step(grad)
         samples += int(total)
         if ctx.rank == 0:
             if should_eval(step, exp.steps, exp.eval_every):

@@ -49,8 +49,7 @@ def _server(ctx: Context) -> dict[str, Any]:
             with ctx.recorder.span("compute"):
                 n = float(inbox[m])
                 staleness.append(version - int(inbox[m + 2]))
-                model.flat.grad = inbox[:m]
-                opt.step()
+                opt.step(inbox[:m])
                 version += 1
                 samples += int(n)
                 loss_sum += float(inbox[m + 1]) * n

@@ -34,7 +34,6 @@ def _server(ctx: Context) -> dict[str, Any]:
     inbox = [torch.empty(m + HEADER, dtype=trainer.model.flat.dtype) for _ in range(exp.workers)]
     grad = torch.zeros_like(trainer.model.flat)
     opt = trainer.optimizer()
-    trainer.model.flat.grad = grad
     samples = 0
     evaluate(ctx, trainer, 0, 0, None)
     for step in range(1, exp.steps + 1):
@@ -48,7 +47,7 @@ def _server(ctx: Context) -> dict[str, Any]:
             counts = [float(b[m]) for b in inbox]
             total = weighted_mean_into(grad, [b[:m] for b in inbox], counts)
             train_loss = sum(float(b[m + 1]) * n for b, n in zip(inbox, counts)) / total
-            opt.step()  # Step 7: update the global model.
+            opt.step(grad)  # Step 7: update the global model.
         samples += int(total)
         # Step 8: send the new parameters to every worker.
         sends = [comm.isend(trainer.model.flat, w + 1) for w in range(exp.workers)]

@@ -1,0 +1,128 @@
+"""Failures end cleanly: the rank is named, nothing is left running, the record is kept."""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import ddlkit
+from ddlkit.checks import raise_on_rank
+from ddlkit.live import Progress, RankReady
+from ddlkit.runtime import run_ranks
+
+LONG = dict(dataset="digits", steps=100_000, eval_every=50, timeout_s=60.0)
+
+
+class KillAt:
+    """An on_event hook that SIGKILLs one rank once the run reaches ``step``."""
+
+    def __init__(self, rank: int, step: int) -> None:
+        self.rank, self.step = rank, step
+        self.pids: dict[int, int] = {}
+        self.killed_at: float | None = None
+
+    def __call__(self, event: object) -> None:
+        if isinstance(event, RankReady):
+            self.pids[event.rank] = event.pid
+        elif isinstance(event, Progress) and event.step >= self.step and self.killed_at is None:
+            os.kill(self.pids[self.rank], signal.SIGKILL)
+            self.killed_at = time.monotonic()
+
+
+def gone(pids: dict[int, int]) -> bool:
+    return not any(Path(f"/proc/{p}").exists() for p in pids.values())
+
+
+@pytest.mark.parametrize("mode,rank", [("sync", 2), ("async", 1), ("allreduce", 1),
+                                       ("sync", 0)])
+def test_killed_rank_is_named_within_10s(tmp_path: Path, mode: str, rank: int) -> None:
+    hook = KillAt(rank, step=5)
+    exp = ddlkit.Experiment(mode=mode, workers=3, **LONG)
+    with pytest.raises(ddlkit.WorkerFailed) as info:
+        ddlkit.run(exp, on_event=hook, record_dir=tmp_path)
+    elapsed = time.monotonic() - hook.killed_at
+    err = info.value
+    assert err.rank == rank
+    assert err.exitcode == -signal.SIGKILL
+    assert f"rank {rank}" in str(err) and "signal 9" in str(err)
+    assert elapsed < 10.0
+    assert gone(hook.pids)
+    record = json.loads((tmp_path / "record.json").read_text())
+    assert record["status"] == "failed" and f"rank {rank}" in record["error"]
+    assert record["history"], "the partial record keeps the evaluations made before the kill"
+    assert err.result is not None and err.result.status == "failed"
+
+
+def test_worker_exception_carries_traceback() -> None:
+    with pytest.raises(ddlkit.WorkerFailed) as info:
+        run_ranks(functools.partial(raise_on_rank, rank=1), 3, timeout_s=30)
+    assert info.value.rank == 1
+    assert "deliberate failure on rank 1" in info.value.traceback
+    assert "RuntimeError" in str(info.value)
+
+
+def test_keyboard_interrupt_leaves_nothing(tmp_path: Path) -> None:
+    pids: dict[int, int] = {}
+
+    def interrupt(event: object) -> None:
+        if isinstance(event, RankReady):
+            pids[event.rank] = event.pid
+        if isinstance(event, Progress) and event.step >= 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ddlkit.run(ddlkit.Experiment(mode="sync", workers=2, **LONG), on_event=interrupt,
+                   record_dir=tmp_path)
+    assert len(pids) == 3 and gone(pids)
+    assert json.loads((tmp_path / "record.json").read_text())["status"] == "failed"
+
+
+def test_timeout_stops_everything() -> None:
+    exp = ddlkit.Experiment(mode="sync", workers=2, dataset="digits", steps=100_000,
+                            timeout_s=2.0)
+    with pytest.raises(ddlkit.RunTimeout) as info:
+        ddlkit.run(exp)
+    assert info.value.result.status == "timeout"
+    assert "timeout_s=2" in str(info.value)
+
+
+def test_stop_event_returns_partial_result() -> None:
+    stop = threading.Event()
+
+    def stop_soon(event: object) -> None:
+        if isinstance(event, Progress) and event.step >= 3:
+            stop.set()
+
+    result = ddlkit.run(ddlkit.Experiment(mode="async", workers=2, **LONG),
+                        on_event=stop_soon, stop=stop)
+    assert result.status == "stopped"
+    assert result.history
+
+
+SCRIPT = """
+import sys, ddlkit
+if __name__ == "__main__":
+    r = ddlkit.run(ddlkit.Experiment(mode=sys.argv[1], workers=2, dataset="iris", steps=30))
+    assert r.status == "ok", r.status
+    print("ok", r.final["step"])
+"""
+
+
+def test_two_runs_at_once_from_two_processes(tmp_path: Path) -> None:
+    script = tmp_path / "two.py"
+    script.write_text(SCRIPT)
+    procs = [subprocess.Popen([sys.executable, str(script), mode], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+             for mode in ("sync", "allreduce")]
+    outs = [p.communicate(timeout=180) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+        assert out.strip() == "ok 30"
