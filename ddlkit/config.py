@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from ddlkit.data.datasets import DATASETS
-from ddlkit.data.sharding import SCHEMES
+from ddlkit.data.sharding import LABEL_SCHEMES, SCHEMES
 from ddlkit.errors import ConfigError
 from ddlkit.modes import MODES
 
@@ -19,7 +19,6 @@ MODELS = ("linear", "mlp")
 OPTIMIZERS = ("sgd", "momentum", "adam")
 ALLREDUCE_IMPLS = ("ring", "gloo")
 DTYPES = ("float32", "float64")
-LABEL_SCHEMES = ("label-skew", "dirichlet")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,90 @@
+# ddlkit: set-up, course, tests.
+#   make lab     set up .venv on first use, then open the course in JupyterLab
+#   make test    run the pytest suite, then every notebook under notebooks/ with nbval
+#   make demo    a short sync run with 2 workers; the record goes to runs/demo
+#
+# torch is installed on its own, before anything else, from an exact pin: a loose
+# `torch` would let pip fetch the multi-GB CUDA build. Override the pin with
+#   make lab TORCH_SPEC=torch==2.x.y
+# If .venv already has a torch (for example a CPU wheel you installed from PyTorch's
+# CPU index), the set-up keeps it and TORCH_SPEC is not used.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+TORCH_SPEC ?= torch==2.13.0
+WHEELS_DIR ?= /opt/wheels
+FIND_LINKS := $(if $(wildcard $(WHEELS_DIR)),--find-links $(WHEELS_DIR))
+PIP_QUIET ?= --quiet
+PIP_INSTALL := $(PY) -m pip install $(PIP_QUIET) --disable-pip-version-check $(FIND_LINKS)
+
+LAB_ARGS ?=
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+
+NOTEBOOK_DIR := notebooks
+NBVAL_ARGS := --nbval-lax --nbval-current-env --nbval-cell-timeout=120 -p no:randomly
+DEMO_OUT ?= runs/demo
+
+.DEFAULT_GOAL := help
+.PHONY: help install lab test demo lint clean distclean
+
+help:
+	@echo "make lab        open the course in JupyterLab (sets up .venv on first use)"
+	@echo "make test       run every test, then every notebook in $(NOTEBOOK_DIR)/"
+	@echo "make demo       a 2-worker sync run on digits; record in $(DEMO_OUT)"
+	@echo "make lint       ruff check ddlkit tests"
+	@echo "make install    only set up .venv"
+	@echo "make clean      remove caches, build files and runs/ (keeps .venv)"
+	@echo "make distclean  clean, and remove .venv"
+
+install: $(STAMP)
+
+# The stamp is rebuilt when pyproject.toml changes. pip is not upgraded: the one
+# that comes with the venv can install an editable pyproject package.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || { echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+	@if $(PY) -c 'import torch' 2>/dev/null; then \
+	  echo "torch $$($(PY) -c 'import torch; print(torch.__version__)') is already in $(VENV); keeping it"; \
+	else \
+	  echo "installing $(TORCH_SPEC)"; \
+	  $(PIP_INSTALL) '$(TORCH_SPEC)'; \
+	fi
+	@echo "installing ddlkit (editable) with its dev tools"
+	@$(PIP_INSTALL) -e '.[dev]'
+	@touch $@
+	@echo "$(VENV) is ready"
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab $(ALLOW_ROOT) $(LAB_ARGS) $(NOTEBOOK_DIR)/
+
+# Both steps always run; the target fails if either failed. nbval's exit code 5
+# ("no tests collected") is not a failure.
+test: $(STAMP)
+	@status=0; \
+	$(PY) -m pytest tests || status=$$?; \
+	if find $(NOTEBOOK_DIR) -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' 2>/dev/null | grep -q .; then \
+	  rc=0; \
+	  $(PY) -m pytest $(NBVAL_ARGS) $(NOTEBOOK_DIR) || rc=$$?; \
+	  if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then status=$$rc; fi; \
+	else \
+	  echo "make test: no notebooks in $(NOTEBOOK_DIR)/ yet; nbval step skipped"; \
+	fi; \
+	exit $$status
+
+demo: $(STAMP)
+	$(PY) -m ddlkit run --mode sync --workers 2 --dataset digits --steps 100 --out $(DEMO_OUT)
+	@echo "make demo: run record in $(DEMO_OUT)/"
+
+lint: $(STAMP)
+	$(PY) -m ruff check ddlkit tests
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .ruff_cache .hypothesis runs test-artifacts
+	find . -path ./$(VENV) -prune -o \
+	  \( -name __pycache__ -o -name .ipynb_checkpoints \) -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)
