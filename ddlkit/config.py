@@ -66,7 +66,7 @@ class Experiment:
         return d
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Experiment":
+    def from_dict(cls, data: dict[str, Any]) -> Experiment:
         """Rebuild from :meth:`to_dict` output; unknown keys are a ConfigError."""
         names = {f.name for f in fields(cls)}
         for key in data:
@@ -74,7 +74,7 @@ class Experiment:
                 raise ConfigError(key, data[key], f"unknown field; known fields: {sorted(names)}")
         return cls(**data)
 
-    def replace(self, **changes: Any) -> "Experiment":
+    def replace(self, **changes: Any) -> Experiment:
         """A copy with some fields changed (validated again)."""
         return replace(self, **changes)
 

@@ -12,8 +12,9 @@ import multiprocessing as mp
 import os
 from multiprocessing.context import BaseContext
 
-PRELOAD = ["torch", "torch.distributed", "ddlkit.worker", "ddlkit.warm", "ddlkit.strategies.sync_ps",
-           "ddlkit.strategies.async_ps", "ddlkit.strategies.allreduce"]
+PRELOAD = ["torch", "torch.distributed", "ddlkit.worker", "ddlkit.warm",
+           "ddlkit.strategies.sync_ps", "ddlkit.strategies.async_ps",
+           "ddlkit.strategies.allreduce"]
 
 
 def worker_context() -> BaseContext:

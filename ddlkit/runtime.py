@@ -8,8 +8,8 @@ it started (by PID) and closes the store.
 """
 from __future__ import annotations
 
-import multiprocessing
 import functools
+import multiprocessing
 import os
 import threading
 import time

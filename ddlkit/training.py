@@ -26,7 +26,8 @@ class Trainer:
         self.info = self.data.info
         self.model = FlatModel(
             build_model(exp.model, self.info, exp.hidden, exp.seed, DTYPES[exp.dtype]), extra)
-        self.delay = exp.worker_delays[worker_index] if exp.worker_delays and worker_index >= 0 else 0.0
+        delays = exp.worker_delays
+        self.delay = delays[worker_index] if delays and worker_index >= 0 else 0.0
         self.sampler = None
         if worker_index >= 0:
             labels = self.data.y_train.numpy() if self.info.is_classification else None

@@ -62,7 +62,8 @@ class Communicator:
         dist.send(tensor, dst, group=self.group)
         t1 = time.perf_counter()
         n = _nbytes(tensor)
-        self.recorder.add("send", dst, n, n if payload_bytes is None else payload_bytes, t0, t0, t1)
+        pb = n if payload_bytes is None else payload_bytes
+        self.recorder.add("send", dst, n, pb, t0, t0, t1)
 
     def recv(self, tensor: torch.Tensor, src: int | None = None,
              payload_bytes: int | None = None) -> int:
@@ -75,7 +76,8 @@ class Communicator:
         sender = dist.recv(tensor, src, group=self.group)
         t1 = time.perf_counter()
         n = _nbytes(tensor)
-        self.recorder.add("recv", sender, n, n if payload_bytes is None else payload_bytes, t0, t0, t1)
+        pb = n if payload_bytes is None else payload_bytes
+        self.recorder.add("recv", sender, n, pb, t0, t0, t1)
         return sender
 
     def isend(self, tensor: torch.Tensor, dst: int, payload_bytes: int | None = None) -> Handle:

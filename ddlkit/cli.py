@@ -1,0 +1,273 @@
+"""``python -m ddlkit``: the command line.
+
+``run`` turns flags into an :class:`~ddlkit.config.Experiment`, runs it on real processes
+and writes its record. Its flags are generated from the Experiment's fields, so a new field
+gets a flag without touching this file (add a help line to ``FIELD_HELP``). Every setting is
+checked before any process starts; a bad one exits with code 2 and names its flag.
+Exit codes: 0 done, 1 a worker failed or the run timed out, 2 bad arguments, 130 Ctrl-C.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from ddlkit.config import ALLREDUCE_IMPLS, DTYPES, MODELS, OPTIMIZERS, Experiment
+from ddlkit.data.datasets import DATASETS
+from ddlkit.data.sharding import SCHEMES
+from ddlkit.errors import ConfigError, RunTimeout, WorkerFailed
+from ddlkit.modes import MODES
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+#: allowed values of the string fields, from the modules that own them
+FIELD_CHOICES: dict[str, tuple[str, ...]] = {
+    "mode": tuple(MODES), "dataset": tuple(DATASETS), "sharding": tuple(SCHEMES),
+    "model": tuple(MODELS), "optimizer": tuple(OPTIMIZERS),
+    "allreduce_impl": tuple(ALLREDUCE_IMPLS), "dtype": tuple(DTYPES),
+}
+
+#: one line per field, with units; the default is appended from the dataclass
+FIELD_HELP: dict[str, str] = {
+    "mode": "training mode: " + "; ".join(f"{m.name} = {m.summary}" for m in MODES.values()),
+    "workers": "number of worker processes (a parameter server adds one more process)",
+    "dataset": "dataset to train on",
+    "model": "model: a linear layer, or an MLP with one hidden layer",
+    "sharding": "how the training set is split across workers",
+    "dirichlet_alpha": "Dirichlet concentration for --sharding dirichlet "
+                       "(small = more skewed); a positive number",
+    "classes_per_worker": "classes each worker sees with --sharding label-skew (count)",
+    "size_ratio": "largest/smallest shard size with --sharding unbalanced (ratio ≥ 1)",
+    "optimizer": "optimiser applied to the averaged gradient",
+    "lr": "learning rate (step size, > 0)",
+    "momentum": "momentum coefficient for --optimizer momentum (0 to 0.999)",
+    "batch_size": "per-worker batch size (samples per step)",
+    "steps": "training steps per worker (synchronous rounds; async: steps × workers updates)",
+    "hidden": "hidden units of the MLP (count)",
+    "seed": "random seed for data split, sharding and initial weights",
+    "eval_every": "evaluate on the test set every this many steps",
+    "worker_delays": "extra seconds each worker sleeps per step, comma-separated, one per "
+                     "worker (e.g. 0,0,0.05 makes worker 2 a straggler)",
+    "allreduce_impl": "all-reduce used by --mode allreduce: the hand-written ring or gloo's",
+    "dtype": "floating-point type of parameters and data",
+    "timeout_s": "stop the run if it takes longer than this (seconds)",
+}
+
+
+def flag(field: str) -> str:
+    """The command-line flag of an Experiment field: ``batch_size`` → ``--batch-size``."""
+    return "--" + field.replace("_", "-")
+
+
+# -- argument types: messages say what was expected, argparse adds the flag ------------
+def _int_arg(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def _float_arg(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def _seconds_list_arg(text: str) -> tuple[float, ...]:
+    if not text.strip():
+        return ()
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of seconds, e.g. 0,0,0.05") from None
+
+
+_TYPES: dict[str, Callable[[str], Any]] = {
+    "int": _int_arg, "float": _float_arg, "tuple[float, ...]": _seconds_list_arg,
+}
+
+
+def _add_field(parser: argparse.ArgumentParser, f: dataclasses.Field[Any]) -> None:
+    """Add the flag for one Experiment field (default None: 'not given on the command line')."""
+    default = Experiment().to_dict()[f.name]
+    shown = "none" if default == [] else default
+    text = f"{FIELD_HELP.get(f.name, f'Experiment.{f.name}')} (default: {shown})"
+    kwargs: dict[str, Any] = {"dest": f.name, "default": None, "help": text}
+    if f.name in FIELD_CHOICES:
+        kwargs["choices"] = FIELD_CHOICES[f.name]
+    elif f.type == "bool":
+        kwargs["action"] = argparse.BooleanOptionalAction
+    elif f.type in _TYPES:
+        kwargs["type"] = _TYPES[f.type]
+        kwargs["metavar"] = {"int": "N", "float": "X"}.get(f.type, "S,S,...")
+    elif f.type != "str":
+        raise TypeError(f"Experiment.{f.name} has type {f.type}; teach ddlkit.cli to parse it")
+    parser.add_argument(flag(f.name), **kwargs)
+
+
+# -- the parser ---------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser; each subcommand adds itself and sets ``handler``."""
+    from ddlkit import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="python -m ddlkit", description="ddlkit: distributed deep learning on real "
+        "processes over torch.distributed (gloo).", allow_abbrev=False)
+    parser.add_argument("--version", action="version", version=f"ddlkit {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_run_parser(commands)
+    return parser
+
+
+def _add_run_parser(commands: Any) -> None:
+    p = commands.add_parser(
+        "run", help="run one experiment and save its record",
+        description="Run one experiment on real worker processes and save record.json. "
+        "Every flag sets the Experiment field of the same name.",
+        epilog="example: python -m ddlkit run --mode async --workers 3 --dataset iris "
+               "--worker-delays 0,0,0.05", allow_abbrev=False)
+    exp = p.add_argument_group("experiment")
+    for f in dataclasses.fields(Experiment):
+        _add_field(exp, f)
+    out = p.add_argument_group("output")
+    out.add_argument("--config", metavar="FILE.json", help="start from this Experiment dict "
+                     "(or a record.json); flags given explicitly override it (default: none)")
+    out.add_argument("--out", metavar="DIR", help="directory for record.json (default: "
+                     "runs/<mode>-<workers>w-<YYYYmmdd-HHMMSS>)")
+    out.add_argument("--quiet", action="store_true", help="no progress bar (default: show it)")
+    p.set_defaults(handler=_cmd_run, parser=p)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m ddlkit`` and the ``ddlkit`` script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args))
+
+
+# -- run ------------------------------------------------------------------------------------
+def experiment_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Experiment:
+    """Build the Experiment from ``--config`` and the flags; any problem is a usage error."""
+    names = [f.name for f in dataclasses.fields(Experiment)]
+    given = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+    data: dict[str, Any] = {}
+    if args.config is not None:
+        data = _read_config(args.config, parser)
+    data.update(given)
+    try:
+        return Experiment.from_dict(data)
+    except ConfigError as err:
+        if err.field not in names:  # an unknown key can only come from the file
+            parser.error(f"argument --config: {args.config}: unknown field {err.field!r} "
+                         f"({err.allowed})")
+        where = ""  # say where a value the user did not type came from
+        if err.field not in given:
+            where = f" (set in {args.config})" if err.field in data else " (default)"
+        parser.error(f"argument {flag(err.field)}{where}: {_show(err.value)} is not allowed: "
+                     f"{err.allowed}")
+
+
+def _read_config(path: str, parser: argparse.ArgumentParser) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as err:
+        parser.error(f"argument --config: cannot read {path!r}: {err.strerror or err}")
+    except ValueError as err:
+        parser.error(f"argument --config: {path!r} is not valid JSON: {err}")
+    if isinstance(data, dict) and isinstance(data.get("config"), dict) and "format" in data:
+        data = data["config"]  # a record.json: re-run its experiment
+    if not isinstance(data, dict):
+        parser.error(f"argument --config: {path!r} must hold a JSON object of Experiment "
+                     f"fields, not {type(data).__name__}")
+    return data
+
+
+def _show(value: Any) -> str:
+    """A value as it would be typed: ``0,0.5`` for delays, ``nan``, ``'label-skew'``."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(_show(v) for v in value) or "''"
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def default_out(exp: Experiment) -> Path:
+    """``runs/<mode>-<workers>w-<timestamp>``, with a suffix if that directory exists."""
+    base = Path("runs") / f"{exp.mode}-{exp.workers}w-{time.strftime('%Y%m%d-%H%M%S')}"
+    out, n = base, 1
+    while out.exists():
+        n += 1
+        out = base.with_name(f"{base.name}-{n}")
+    return out
+
+
+class ProgressBar:
+    """A tqdm bar on stderr, moved by Progress events, showing the latest test metrics.
+
+    It reads "starting" until the first step is reported, then restarts its clock, so the
+    steps/s rate leaves out process start-up (seconds on a first run: workers import torch).
+    """
+
+    def __init__(self, total: int, quiet: bool) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, unit="step", file=sys.stderr, disable=quiet,
+                        dynamic_ncols=True, desc="starting")
+        self.started = False
+
+    def __call__(self, event: Any) -> None:
+        from ddlkit.live import EvalPoint, Progress
+
+        if isinstance(event, Progress):
+            if not self.started:
+                self.started = True
+                self.bar.set_description_str("training", refresh=False)
+                self.bar.reset(total=event.total)
+            if event.step > self.bar.n:
+                self.bar.update(event.step - self.bar.n)
+        elif isinstance(event, EvalPoint):
+            row = event.row
+            shown = {"test_loss": row.get("test_loss"), "acc": row.get("accuracy")}
+            self.bar.set_postfix({k: f"{v:.4f}" for k, v in shown.items() if v is not None})
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    exp = experiment_from_args(args, args.parser)
+    out = Path(args.out) if args.out else default_out(exp)
+    record = out / "record.json"
+    from ddlkit.runtime import run  # imports torch: only once the arguments are known good
+
+    bar = ProgressBar(exp.steps, args.quiet)
+    try:
+        result = run(exp, on_event=bar, record_dir=out)
+    except (WorkerFailed, RunTimeout) as exc:
+        bar.close()
+        hint = f"; try a larger --timeout-s than {exp.timeout_s:g}" if isinstance(
+            exc, RunTimeout) else ""
+        print(f"error: {exc}{hint}", file=sys.stderr)
+        print(f"partial record: {_record_path(exc.result, record)}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"interrupted; partial record at {record}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    bar.close()
+    print(result.summary())
+    print(f"record: {_record_path(result, record)}")
+    return EXIT_OK
+
+
+def _record_path(result: Any, fallback: Path) -> str:
+    if result is not None and result.meta.get("record"):
+        return str(result.meta["record"])
+    return str(fallback)
