@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
+import threading
 from multiprocessing.context import BaseContext
 
 PRELOAD = ["torch", "torch.distributed", "ddlkit.worker", "ddlkit.warm",
@@ -28,9 +30,15 @@ def worker_context() -> BaseContext:
     ctx.set_forkserver_preload(PRELOAD)
     saved = os.environ.get("OMP_NUM_THREADS")
     os.environ["OMP_NUM_THREADS"] = "1"  # children inherit the forkserver's environment
+    # Start it with SIGINT ignored, so a Ctrl-C while it imports torch cannot kill it
+    # (it ignores SIGINT itself only after preloading); workers restore the default.
+    main_thread = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
     try:
         forkserver.ensure_running()
     finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, old)
         if saved is None:
             os.environ.pop("OMP_NUM_THREADS", None)
         else:

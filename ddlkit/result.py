@@ -24,7 +24,8 @@ FORMAT_VERSION = 1
 class RunResult:
     """The outcome of :func:`ddlkit.run`, complete or partial.
 
-    ``status`` is ``ok``, ``failed``, ``timeout`` or ``stopped``. Times in ``history``
+    ``status`` is ``ok``, ``failed``, ``timeout`` or ``stopped``; after a failure
+    ``error`` is one readable line and ``error_detail`` the failed rank's traceback. Times in ``history``
     and ``events`` are seconds since the run started. ``history`` rows hold step,
     samples, t, train_loss, test_loss, accuracy and cumulative bytes (all ranks, sent).
     """
@@ -32,6 +33,7 @@ class RunResult:
     config: Experiment
     status: str = "ok"
     error: str | None = None
+    error_detail: str | None = None
     wall_time_s: float = 0.0
     first_event_s: float | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -87,6 +89,7 @@ class RunResult:
             "config": self.config.to_dict(),
             "status": self.status,
             "error": self.error,
+            "error_detail": self.error_detail,
             "wall_time_s": self.wall_time_s,
             "first_event_s": self.first_event_s,
             "history": [_clean(row) for row in self.history],
@@ -116,7 +119,7 @@ def load_result(directory: str | os.PathLike[str]) -> RunResult:
     params = np.load(d / PARAMS) if (d / PARAMS).exists() else None
     return RunResult(
         config=Experiment.from_dict(data["config"]), status=data["status"],
-        error=data["error"], wall_time_s=data["wall_time_s"],
+        error=data["error"], error_detail=data.get("error_detail"), wall_time_s=data["wall_time_s"],
         first_event_s=data.get("first_event_s"), history=data["history"],
         ranks=[RankTotals(**r) for r in data["ranks"]], events=events,
         staleness=data["staleness"], final_params=params, meta=data.get("meta", {}))
@@ -137,6 +140,7 @@ def _fmt_bytes(n: float) -> str:
 
 def _atomic_write(path: Path, write: Any, binary: bool) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, 0o644)  # mkstemp makes owner-only files; a record is for sharing
     try:
         with os.fdopen(fd, "wb" if binary else "w") as f:
             write(f)

@@ -77,7 +77,8 @@ def run(experiment: Experiment, on_event: OnEvent | None = None,
         session.start()
         session.monitor(stop)
     except (WorkerFailed, RunTimeout) as exc:
-        session.end("timeout" if isinstance(exc, RunTimeout) else "failed", str(exc))
+        session.end("timeout" if isinstance(exc, RunTimeout) else "failed", str(exc),
+                    getattr(exc, "traceback", None) or None)
         exc.result = finish()
         raise
     except BaseException as exc:  # KeyboardInterrupt, a failing on_event, ...
@@ -118,13 +119,13 @@ class _Session:
         self.procs: list[Any] = []
         self.conns: dict[Any, int] = {}
         self.store: Any = None
-        self.t0 = time.perf_counter()
+        self.t0 = self.started = time.perf_counter()
         self.first_event: float | None = None
         self.events: list[tuple[Any, ...]] = []
         self.history: list[dict[str, Any]] = []
         self.outputs: dict[int, dict[str, Any]] = {}
         self.errors: dict[int, str] = {}
-        self.status, self.error = "ok", None
+        self.status, self.error, self.error_detail = "ok", None, None
         self.wall = 0.0
         self.live_bytes = 0
 
@@ -144,10 +145,13 @@ class _Session:
             self.conns[reader] = rank
             proc.start()
             writer.close()
+        self.started = time.perf_counter()
 
     # -- watch -----------------------------------------------------------------------
     def monitor(self, stop: threading.Event | None) -> None:
-        deadline = self.t0 + self.timeout_s
+        # The clock starts once every process exists: a cold forkserver start (importing
+        # torch once) does not count against the run's timeout.
+        deadline = self.started + self.timeout_s
         pending = set(range(self.world))
         sentinels = {p.sentinel: r for r, p in enumerate(self.procs)}
         failures: list[tuple[float, int]] = []
@@ -241,11 +245,11 @@ class _Session:
                             role=self.roles[rank])
 
     # -- finish ------------------------------------------------------------------------
-    def end(self, status: str, error: str | None) -> None:
+    def end(self, status: str, error: str | None, detail: str | None = None) -> None:
         """Record the outcome, end every child (by PID) and close the store."""
         if not self.wall:
             self.wall = time.perf_counter() - self.t0
-        self.status, self.error = status, error
+        self.status, self.error, self.error_detail = status, error, detail
         for p in self.procs:
             if p.pid is not None and p.is_alive():
                 p.terminate()
@@ -271,7 +275,8 @@ class _Session:
         out0 = self.outputs.get(0, {})
         params = out0.get("final_params")
         return RunResult(
-            config=exp, status=self.status, error=self.error, wall_time_s=self.wall,
+            config=exp, status=self.status, error=self.error,
+            error_detail=self.error_detail, wall_time_s=self.wall,
             first_event_s=self.first_event, history=self.history,
             ranks=rank_totals(events, self.roles), events=events,
             staleness=list(out0.get("staleness", [])),

@@ -54,6 +54,14 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+@pytest.fixture
+def no_process_started():
+    """Fail if the test started a child process (validation must come before any start)."""
+    before = child_pids(os.getpid())
+    yield
+    assert child_pids(os.getpid()) <= before, "a process was started"
+
+
 @pytest.fixture(autouse=True)
 def no_leaked_processes():
     """Fail any test that leaves a worker (or any other child) running."""
