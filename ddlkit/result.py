@@ -25,9 +25,10 @@ class RunResult:
     """The outcome of :func:`ddlkit.run`, complete or partial.
 
     ``status`` is ``ok``, ``failed``, ``timeout`` or ``stopped``; after a failure
-    ``error`` is one readable line and ``error_detail`` the failed rank's traceback. Times in ``history``
-    and ``events`` are seconds since the run started. ``history`` rows hold step,
-    samples, t, train_loss, test_loss, accuracy and cumulative bytes (all ranks, sent).
+    ``error`` is one readable line and ``error_detail`` the failed rank's traceback.
+    Times in ``history`` and ``events`` are seconds since the run started. ``history``
+    rows hold step, samples, t, train_loss, test_loss, accuracy and cumulative bytes
+    (sent by all ranks).
     """
 
     config: Experiment
