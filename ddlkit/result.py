@@ -57,14 +57,30 @@ class RunResult:
         return samples / self.wall_time_s if self.wall_time_s > 0 else 0.0
 
     @property
+    def training_s(self) -> float:
+        """Seconds between the first and the last evaluation (start-up excluded)."""
+        if len(self.history) < 2:
+            return 0.0
+        return self.history[-1]["t"] - self.history[0]["t"]
+
+    @property
+    def training_samples_per_s(self) -> float:
+        """Samples per second while training, between the first and last evaluation."""
+        if self.training_s <= 0:
+            return 0.0
+        done = self.history[-1]["samples"] - self.history[0]["samples"]
+        return done / self.training_s
+
+    @property
     def total_bytes(self) -> int:
         """Bytes sent by all ranks together."""
         return sum(r.bytes_sent for r in self.ranks)
 
     def summary(self) -> str:
         """A plain-text table: one line per rank, then the final loss and accuracy."""
-        lines = [f"{self.config.label()}  [{self.status}]  {self.wall_time_s:.2f} s, "
-                 f"{self.samples_per_s:,.0f} samples/s"]
+        lines = [f"{self.config.label()}  [{self.status}]  {self.wall_time_s:.2f} s in all, "
+                 f"{self.training_s:.2f} s training at "
+                 f"{self.training_samples_per_s:,.0f} samples/s"]
         if self.error:
             lines.append(f"error: {self.error}")
         lines.append(f"{'rank':>4} {'role':<7} {'sent':>10} {'received':>10} {'msgs':>6} "
