@@ -1,6 +1,7 @@
 """``RunResult``: everything a run produced, and its ``record.json`` on disk."""
 from __future__ import annotations
 
+import html
 import json
 import math
 import os
@@ -20,7 +21,7 @@ PARAMS = "final_params.npy"
 FORMAT_VERSION = 1
 
 
-@dataclass
+@dataclass(repr=False)
 class RunResult:
     """The outcome of :func:`ddlkit.run`, complete or partial.
 
@@ -43,6 +44,19 @@ class RunResult:
     staleness: list[int] = field(default_factory=list)
     final_params: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        f = self.final
+        acc = f.get("accuracy")
+        tail = "" if acc is None else f", accuracy={acc:.3f}"
+        loss = f.get("test_loss")
+        loss_s = "" if loss is None else f", test_loss={loss:.4f}"
+        return (f"RunResult({self.config.label()}, status={self.status}, "
+                f"step={f.get('step')}, wall={self.wall_time_s:.2f} s{loss_s}{tail}, "
+                f"{len(self.events)} events)")
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{html.escape(self.summary())}</pre>"
 
     # -- derived numbers ---------------------------------------------------------
     @property
