@@ -203,7 +203,7 @@ class _Session:
             row["t"] = row["t"] - self.t0
             row["bytes"] = self.live_bytes
             self.history.append(row)
-            self._emit(EvalPoint(row))
+            self._emit(EvalPoint(dict(row)))  # a copy: history rows get exact bytes later
         elif kind == "events":
             self.events.extend(msg[2])
             self.live_bytes += sum(e[3] for e in msg[2] if e[1] == "send" or e[1] in COLLECTIVE_OPS)

@@ -30,6 +30,7 @@ def run(ctx: Context) -> dict[str, Any]:
     reduce = comm.all_reduce if exp.allreduce_impl == "gloo" else (
         lambda t: ring_all_reduce(comm, t))
     samples = 0
+    loss_sum, loss_n = 0.0, 0.0  # since the last evaluation, for the mean training loss
     if ctx.rank == 0:
         evaluate(ctx, trainer, 0, 0, None)
     for step in range(1, exp.steps + 1):
@@ -44,8 +45,11 @@ def run(ctx: Context) -> dict[str, Any]:
             torch.div(buf[:m], total, out=grad)
             opt.step(grad)
         samples += int(total)
+        loss_sum += float(buf[m + 1])
+        loss_n += total
         if ctx.rank == 0:
             if should_eval(step, exp.steps, exp.eval_every):
-                evaluate(ctx, trainer, step, samples, float(buf[m + 1]) / total)
+                evaluate(ctx, trainer, step, samples, loss_sum / loss_n)
+                loss_sum, loss_n = 0.0, 0.0
             ctx.reporter.progress(step, exp.steps, samples)
     return final_state(trainer) if ctx.rank == 0 else {}

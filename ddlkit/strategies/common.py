@@ -17,7 +17,11 @@ def should_eval(step: int, total: int, every: int) -> bool:
 
 def evaluate(ctx: Context, trainer: Trainer, step: int, samples: int,
              train_loss: float | None, **extra: Any) -> None:
-    """Evaluate on the test set and send a history row to the parent."""
+    """Evaluate on the test set and send a history row to the parent.
+
+    ``train_loss`` is the sample-weighted mean batch loss over the steps since the
+    previous evaluation, in every mode.
+    """
     with ctx.recorder.span("eval"):
         test_loss, acc = trainer.evaluate()
     row = {"step": step, "samples": samples, "t": time.perf_counter(),

@@ -35,6 +35,8 @@ def _server(ctx: Context) -> dict[str, Any]:
     grad = torch.zeros_like(trainer.model.flat)
     opt = trainer.optimizer()
     samples = 0
+    loss_sum = 0.0  # Σ n·loss since the last evaluation, for the mean training loss
+    loss_n = 0.0
     evaluate(ctx, trainer, 0, 0, None)
     for step in range(1, exp.steps + 1):
         ctx.set_step(step)
@@ -46,7 +48,8 @@ def _server(ctx: Context) -> dict[str, Any]:
         with ctx.recorder.span("compute"):
             counts = [float(b[m]) for b in inbox]
             total = weighted_mean_into(grad, [b[:m] for b in inbox], counts)
-            train_loss = sum(float(b[m + 1]) * n for b, n in zip(inbox, counts)) / total
+            loss_sum += sum(float(b[m + 1]) * n for b, n in zip(inbox, counts))
+            loss_n += total
             opt.step(grad)  # Step 7: update the global model.
         samples += int(total)
         # Step 8: send the new parameters to every worker.
@@ -54,7 +57,8 @@ def _server(ctx: Context) -> dict[str, Any]:
         for h in sends:
             h.wait()
         if should_eval(step, exp.steps, exp.eval_every):
-            evaluate(ctx, trainer, step, samples, train_loss)
+            evaluate(ctx, trainer, step, samples, loss_sum / loss_n)
+            loss_sum, loss_n = 0.0, 0.0
         ctx.reporter.progress(step, exp.steps, samples)
     return final_state(trainer)
 

@@ -1,0 +1,95 @@
+"""The experiment panel, driven programmatically (no browser): controls, runs, errors, Stop."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from matplotlib.legend import Legend
+
+import ddlkit
+from ddlkit.widgets import ExperimentPanel
+
+SMALL = ddlkit.Experiment(workers=2, dataset="iris", model="linear", steps=30, eval_every=5,
+                          batch_size=8)
+
+
+def test_controls_drive_the_run() -> None:
+    panel = ExperimentPanel(SMALL)
+    panel.set(mode="async", workers=3, sharding="dirichlet", dirichlet_alpha=0.3, seed=7)
+    result = panel.run()
+    assert result is not None and result.status == "ok"
+    cfg = result.config
+    assert (cfg.mode, cfg.workers, cfg.sharding, cfg.seed) == ("async", 3, "dirichlet", 7)
+    assert cfg.dirichlet_alpha == pytest.approx(0.3, rel=0.01)
+    assert panel.results == [result]
+    assert "async · 3 workers" in panel.status.value and "accuracy" in panel.status.value
+    assert panel.run_button.disabled is False and panel.stop_button.disabled is True
+
+
+def test_figures_hold_the_runs_data() -> None:
+    panel = ExperimentPanel(SMALL.replace(worker_delays=(0.0, 0.002)))
+    result = panel.run()
+    fig = panel.figures["convergence"]
+    losses = [row["test_loss"] for row in result.history]
+    ydata = [list(line.get_ydata()) for ax in fig.axes for line in ax.get_lines()]
+    assert any(np.allclose(y, losses) for y in ydata if len(y) == len(losses))
+    assert {"communication", "timeline"} <= set(panel.figures)
+    assert len(panel.views.outputs) >= 2  # the pictures were put on show
+    assert panel.controls["straggler_s"].value == pytest.approx(0.002)
+    assert result.config.worker_delays == (0.0, 0.002)
+
+
+def test_bad_value_shows_one_line_and_starts_nothing(no_process_started: None) -> None:
+    panel = ExperimentPanel(SMALL)
+    panel.set(seed=-1)
+    assert panel.run() is None
+    assert "seed=-1" in panel.status.value and "Not started" in panel.status.value
+    assert panel.results == []
+    panel.set(seed=0, workers=8, batch_size=64)  # 8 × 64 > iris's 112 training samples
+    assert panel.run() is None
+    assert "batch_size" in panel.error
+
+
+def test_stop_ends_the_run_and_leaves_no_process() -> None:
+    panel = ExperimentPanel(SMALL.replace(steps=2000, dataset="digits", model="mlp"))
+    panel.start()
+    assert panel.stop_button.disabled is False or panel.results  # running (or already done)
+    time.sleep(1.0)
+    panel.stop()
+    panel.wait(timeout=20)
+    assert panel.results and panel.results[-1].status == "stopped"
+    assert panel.controls["mode"].disabled is False  # controls are back
+    # the autouse fixture checks that no child process is left
+
+
+def test_keep_and_clear_manage_the_overlay() -> None:
+    panel = ExperimentPanel(SMALL)
+    panel.run()
+    panel.keep()
+    panel.keep()  # the same run is kept once
+    panel.set(mode="allreduce")
+    panel.run()
+    panel.keep()
+    assert [r.config.mode for r in panel.compared] == ["sync", "allreduce"]
+    legend = [t.get_text() for leg in panel.figures["comparison"].findobj(Legend)
+              for t in leg.get_texts()]
+    assert any("sync" in t for t in legend) and any("allreduce" in t for t in legend)
+    panel.clear()
+    assert panel.compared == [] and "comparison" not in panel.figures
+    assert panel.clear_button.disabled is True
+
+
+def test_lock_show_and_relevant_parameters() -> None:
+    panel = ExperimentPanel(SMALL, lock=["workers"], show=["mode", "workers", "sharding"])
+    assert panel.controls["workers"].disabled is True
+    assert panel.controls["mode"].disabled is False
+    assert len(panel.widget.children[0].children) == 3
+    alpha = panel.controls["dirichlet_alpha"].layout
+    panel.set(sharding="iid")
+    assert alpha.display == "none"
+    panel.set(sharding="dirichlet")
+    assert alpha.display is None
+    assert panel.controls["size_ratio"].layout.display == "none"
+    with pytest.raises(ValueError, match="unknown control"):
+        ExperimentPanel(SMALL, lock=["nonsense"])
