@@ -1,7 +1,8 @@
 """Sync PS and all-reduce against the trusted reference: single-process large-batch SGD.
 
-The reference trains an ordinary ``nn.Module`` with ``torch.optim`` over its own
-parameters, on the union of the batches the workers drew at each step. Shards are
+The reference (:mod:`ddlkit.reference`) trains an ordinary ``nn.Module`` with
+``torch.optim`` over its own parameters, on the union of the batches the workers drew
+at each step. Shards are
 unbalanced, so workers' batches differ in size and only a sample-weighted average can
 match it.
 """
@@ -15,28 +16,13 @@ from torch import nn
 import ddlkit
 from ddlkit.data import load_dataset, make_sampler, make_shards
 from ddlkit.models import build_model
+from ddlkit.reference import large_batch_sgd
 
 STEPS = 12
 
 
 def reference_params(exp: ddlkit.Experiment) -> np.ndarray:
-    data = load_dataset(exp.dataset)
-    labels = data.y_train.numpy()
-    shards = make_shards(exp.sharding, labels, data.info.n_train, exp.workers, seed=exp.seed,
-                         size_ratio=exp.size_ratio, dirichlet_alpha=exp.dirichlet_alpha,
-                         classes_per_worker=exp.classes_per_worker)
-    samplers = [make_sampler(exp.sharding, shards, data.info.n_train, exp.workers, w,
-                             exp.batch_size, exp.seed) for w in range(exp.workers)]
-    model = build_model(exp.model, data.info, exp.hidden, exp.seed)
-    opt = {"sgd": lambda p: torch.optim.SGD(p, lr=exp.lr),
-           "momentum": lambda p: torch.optim.SGD(p, lr=exp.lr, momentum=exp.momentum),
-           "adam": lambda p: torch.optim.Adam(p, lr=exp.lr)}[exp.optimizer](model.parameters())
-    for _ in range(exp.steps):
-        idx = torch.from_numpy(np.concatenate([s.next_batch() for s in samplers]))
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(data.x_train[idx]), data.y_train[idx]).backward()
-        opt.step()
-    return nn.utils.parameters_to_vector(model.parameters()).detach().numpy()
+    return large_batch_sgd(exp)
 
 
 def experiment(mode: str, workers: int, optimizer: str, **kw) -> ddlkit.Experiment:

@@ -1,0 +1,41 @@
+"""The trusted reference: single-process large-batch SGD on the union of the batches.
+
+Sync PS and all-reduce with N workers should produce exactly what one process gets by
+training an ordinary ``nn.Module`` with ``torch.optim`` on the union of the N workers'
+batches at every step (each worker's batch is drawn by the same sampler the worker
+uses). Nothing here touches ddlkit's flat parameters, optimisers or communication.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ddlkit.config import Experiment
+from ddlkit.data import load_dataset, make_sampler, make_shards
+from ddlkit.models import DTYPES, build_model, loss_fn
+
+
+def large_batch_sgd(exp: Experiment) -> np.ndarray:
+    """Final parameters (flattened) of single-process training with the union batches."""
+    data = load_dataset(exp.dataset, dtype=DTYPES[exp.dtype])
+    labels = data.y_train.numpy() if data.info.is_classification else None
+    shards = make_shards(exp.sharding, labels, data.info.n_train, exp.workers, seed=exp.seed,
+                         size_ratio=exp.size_ratio, dirichlet_alpha=exp.dirichlet_alpha,
+                         classes_per_worker=exp.classes_per_worker)
+    samplers = [make_sampler(exp.sharding, shards, data.info.n_train, exp.workers, w,
+                             exp.batch_size, exp.seed) for w in range(exp.workers)]
+    model = build_model(exp.model, data.info, exp.hidden, exp.seed, DTYPES[exp.dtype])
+    params = list(model.parameters())
+    if exp.optimizer == "sgd":
+        opt: torch.optim.Optimizer = torch.optim.SGD(params, lr=exp.lr)
+    elif exp.optimizer == "momentum":
+        opt = torch.optim.SGD(params, lr=exp.lr, momentum=exp.momentum)
+    else:
+        opt = torch.optim.Adam(params, lr=exp.lr)
+    for _ in range(exp.steps):
+        idx = torch.from_numpy(np.concatenate([s.next_batch() for s in samplers]))
+        opt.zero_grad()
+        loss_fn(data.info, model(data.x_train[idx]), data.y_train[idx]).backward()
+        opt.step()
+    return nn.utils.parameters_to_vector(model.parameters()).detach().numpy()
