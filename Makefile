@@ -29,7 +29,7 @@ NBVAL_ARGS := --nbval-lax --nbval-current-env --nbval-cell-timeout=120 -p no:ran
 DEMO_OUT ?= runs/demo
 
 .DEFAULT_GOAL := help
-.PHONY: help install lab test demo lint clean distclean
+.PHONY: help install lab test demo lint clean distclean exercises
 
 help:
 	@echo "make lab        open the course in JupyterLab (sets up .venv on first use)"
@@ -80,6 +80,11 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check ddlkit tests
+
+# Regenerate exercises/ from solutions/ (stubs every solution region). A generated file
+# changed since (a learner's work) is kept; the target then fails and says which.
+exercises: $(STAMP)
+	$(PY) -m ddlkit exercises build --source solutions --out exercises
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache .hypothesis runs test-artifacts

@@ -5,6 +5,9 @@ and writes its record. Its flags are generated from the Experiment's fields, so 
 gets a flag without touching this file (add a help line to ``FIELD_HELP``). Every setting is
 checked before any process starts; a bad one exits with code 2 and names its flag.
 Exit codes: 0 done, 1 a worker failed or the run timed out, 2 bad arguments, 130 Ctrl-C.
+
+``grade ex03`` runs one exercise's checks against the learner's file (exit 0 when all
+pass, 1 otherwise); ``exercises build`` regenerates ``exercises/`` from ``solutions/``.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ddlkit.config import ALLREDUCE_IMPLS, DTYPES, MODELS, OPTIMIZERS, Experiment
+from ddlkit.config import ALLREDUCE_IMPLS, DTYPES, MODELS, OPTIMIZERS, WORKER_LOSS, Experiment
 from ddlkit.data.datasets import DATASETS
 from ddlkit.data.sharding import SCHEMES
 from ddlkit.errors import ConfigError, RunTimeout, WorkerFailed
@@ -29,6 +32,7 @@ FIELD_CHOICES: dict[str, tuple[str, ...]] = {
     "mode": tuple(MODES), "dataset": tuple(DATASETS), "sharding": tuple(SCHEMES),
     "model": tuple(MODELS), "optimizer": tuple(OPTIMIZERS),
     "allreduce_impl": tuple(ALLREDUCE_IMPLS), "dtype": tuple(DTYPES),
+    "on_worker_loss": tuple(WORKER_LOSS),
 }
 
 #: one line per field, with units; the default is appended from the dataclass
@@ -55,6 +59,12 @@ FIELD_HELP: dict[str, str] = {
     "allreduce_impl": "all-reduce used by --mode allreduce: the hand-written ring or gloo's",
     "dtype": "floating-point type of parameters and data",
     "timeout_s": "stop the run if it takes longer than this (seconds)",
+    "faults": "planned faults, comma-separated: kill:RANK@STEP, drop:RANK@STEP, "
+              "delay:RANK@STEP=SECONDS (e.g. kill:2@30)",
+    "on_worker_loss": "what a parameter server does when a worker is lost: fail, continue, "
+                      "or auto (async continues, sync fails)",
+    "checkpoint_every": "save a checkpoint every this many steps into the record folder "
+                        "(0 = never); resume with --resume-from",
 }
 
 
@@ -88,8 +98,13 @@ def _seconds_list_arg(text: str) -> tuple[float, ...]:
             f"{text!r} is not a comma-separated list of seconds, e.g. 0,0,0.05") from None
 
 
+def _spec_list_arg(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
 _TYPES: dict[str, Callable[[str], Any]] = {
     "int": _int_arg, "float": _float_arg, "tuple[float, ...]": _seconds_list_arg,
+    "tuple[str, ...]": _spec_list_arg,
 }
 
 
@@ -105,7 +120,8 @@ def _add_field(parser: argparse.ArgumentParser, f: dataclasses.Field[Any]) -> No
         kwargs["action"] = argparse.BooleanOptionalAction
     elif f.type in _TYPES:
         kwargs["type"] = _TYPES[f.type]
-        kwargs["metavar"] = {"int": "N", "float": "X"}.get(f.type, "S,S,...")
+        kwargs["metavar"] = {"int": "N", "float": "X",
+                             "tuple[str, ...]": "SPEC,..."}.get(f.type, "S,S,...")
     elif f.type != "str":
         raise TypeError(f"Experiment.{f.name} has type {f.type}; teach ddlkit.cli to parse it")
     parser.add_argument(flag(f.name), **kwargs)
@@ -122,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ddlkit {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     _add_run_parser(commands)
+    _add_grade_parser(commands)
+    _add_exercises_parser(commands)
     return parser
 
 
@@ -142,6 +160,42 @@ def _add_run_parser(commands: Any) -> None:
                      "runs/<mode>-<workers>w-<YYYYmmdd-HHMMSS>)")
     out.add_argument("--quiet", action="store_true", help="no progress bar (default: show it)")
     p.set_defaults(handler=_cmd_run, parser=p)
+
+
+def _add_grade_parser(commands: Any) -> None:
+    p = commands.add_parser(
+        "grade", help="grade one exercise and print the verdict",
+        description="Run one exercise's checks against your file and print the verdict: "
+        "all passed, not implemented yet, or the first failing check and why. "
+        "Exit code 0 when every check passes, 1 otherwise.",
+        epilog="example: python -m ddlkit grade ex04 --dir solutions", allow_abbrev=False)
+    p.add_argument("exercise", help="which exercise: ex01 … ex06 (or just its number)")
+    p.add_argument("--dir", metavar="DIR", dest="directory",
+                   help="folder holding the exercise file: exercises, solutions or any path "
+                        "(default: the current folder if it holds the file, else exercises/)")
+    p.set_defaults(handler=_cmd_grade, parser=p)
+
+
+def _add_exercises_parser(commands: Any) -> None:
+    p = commands.add_parser(
+        "exercises", help="list the exercises, or regenerate exercises/ from solutions/",
+        description="Manage the exercises.", allow_abbrev=False)
+    actions = p.add_subparsers(dest="action", required=True)
+    build = actions.add_parser(
+        "build", help="regenerate exercises/ from solutions/",
+        description="Write every exercise file generated from the solutions: each "
+        "# BEGIN SOLUTION ... # END SOLUTION region becomes a stub that raises "
+        "NotImplementedError, notebooks lose their outputs. A generated file you have "
+        "changed since is kept, unless --force.", allow_abbrev=False)
+    build.add_argument("--source", metavar="DIR", default="solutions",
+                       help="folder of solution files (default: solutions)")
+    build.add_argument("--out", metavar="DIR", default="exercises",
+                       help="folder to write the exercises to (default: exercises)")
+    build.add_argument("--force", action="store_true",
+                       help="also overwrite files changed since they were generated")
+    build.set_defaults(handler=_cmd_exercises_build, parser=build)
+    listing = actions.add_parser("list", help="list the exercises", allow_abbrev=False)
+    listing.set_defaults(handler=_cmd_exercises_list, parser=listing)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -271,3 +325,46 @@ def _record_path(result: Any, fallback: Path) -> str:
     if result is not None and result.meta.get("record"):
         return str(result.meta["record"])
     return str(fallback)
+
+
+# -- grade and exercises -----------------------------------------------------------------------
+def _cmd_grade(args: argparse.Namespace) -> int:
+    from ddlkit.exercises import get_exercise, grade  # imports torch
+
+    try:
+        get_exercise(args.exercise)
+    except ValueError as err:
+        args.parser.error(f"argument exercise: {err}")
+    verdict = grade(args.exercise, args.directory)
+    print(repr(verdict))
+    return EXIT_OK if verdict.passed else EXIT_FAILED
+
+
+def _cmd_exercises_build(args: argparse.Namespace) -> int:
+    from ddlkit.exercises.build import BuildError, build
+
+    try:
+        report = build(args.source, args.out, force=args.force)
+    except BuildError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    for name in report.written:
+        print(f"wrote   {Path(args.out) / name}")
+    for name in report.removed:
+        print(f"removed {Path(args.out) / name}")
+    print(f"{len(report.written)} written, {len(report.unchanged)} unchanged"
+          + (f", {len(report.removed)} removed" if report.removed else ""))
+    if report.kept:
+        for name in report.kept:
+            print(f"kept {Path(args.out) / name}: changed since it was generated "
+                  "(someone's work?); --force overwrites it", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _cmd_exercises_list(args: argparse.Namespace) -> int:
+    from ddlkit.exercises import all_exercises
+
+    for ex in all_exercises():
+        print(f"{ex.key}  {ex.filename:<28} {ex.title}")
+    return EXIT_OK

@@ -12,6 +12,7 @@ from typing import Any
 from ddlkit.data.datasets import DATASETS
 from ddlkit.data.sharding import LABEL_SCHEMES, SCHEMES
 from ddlkit.errors import ConfigError
+from ddlkit.faults import Fault, parse_fault
 from ddlkit.modes import MODES
 
 MAX_WORKERS = 16
@@ -19,6 +20,7 @@ MODELS = ("linear", "mlp")
 OPTIMIZERS = ("sgd", "momentum", "adam")
 ALLREDUCE_IMPLS = ("ring", "gloo")
 DTYPES = ("float32", "float64")
+WORKER_LOSS = ("auto", "fail", "continue")
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,10 @@ class Experiment:
     updates, the same number of gradients, from whichever workers deliver them.
     ``batch_size`` is the per-worker batch for equal shards; the global batch
     ``batch_size * workers`` is split across workers in proportion to shard size.
+    ``faults`` plans failures (see :mod:`ddlkit.faults`); ``on_worker_loss`` says what a
+    parameter server does when a worker is lost: ``fail`` (stop the run), ``continue``
+    (carry on with the survivors) or ``auto`` (async continues, sync fails).
+    ``checkpoint_every`` k > 0 makes the model's holder save a checkpoint every k steps.
     """
 
     mode: str = "sync"
@@ -52,10 +58,14 @@ class Experiment:
     allreduce_impl: str = "ring"
     dtype: str = "float32"
     timeout_s: float = 60.0
+    faults: tuple[str, ...] = ()
+    on_worker_loss: str = "auto"
+    checkpoint_every: int = 0
 
     def __post_init__(self) -> None:
-        if isinstance(self.worker_delays, list):
-            object.__setattr__(self, "worker_delays", tuple(self.worker_delays))
+        for name in ("worker_delays", "faults"):
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
         _validate(self)
 
     # -- conversions -------------------------------------------------------------
@@ -63,6 +73,7 @@ class Experiment:
         """A JSON-ready dict of every field."""
         d = asdict(self)
         d["worker_delays"] = list(self.worker_delays)
+        d["faults"] = list(self.faults)
         return d
 
     @classmethod
@@ -79,6 +90,18 @@ class Experiment:
         return replace(self, **changes)
 
     # -- derived facts ------------------------------------------------------------
+    @property
+    def fault_list(self) -> list[Fault]:
+        """The planned faults, parsed."""
+        return [parse_fault(s) for s in self.faults]
+
+    @property
+    def continues_after_worker_loss(self) -> bool:
+        """Whether losing a worker leaves the run going (see ``on_worker_loss``)."""
+        if self.on_worker_loss == "auto":
+            return self.mode == "async"
+        return self.on_worker_loss == "continue"
+
     @property
     def world_size(self) -> int:
         """Processes in the run (workers, plus the server in parameter-server modes)."""
@@ -165,3 +188,22 @@ def _validate(e: Experiment) -> None:
                           f"empty, or exactly one delay per worker ({e.workers} values)")
     for d in e.worker_delays:
         _float("worker_delays", d, 0.0, 10.0)
+
+    _choice("on_worker_loss", e.on_worker_loss, WORKER_LOSS)
+    if e.on_worker_loss == "continue" and not MODES[e.mode].has_server:
+        raise ConfigError("on_worker_loss", e.on_worker_loss,
+                          f"'fail' or 'auto' in mode {e.mode!r}: an all-reduce ring cannot go "
+                          f"on without one of its members (torchrun's elastic restart can)")
+    _int("checkpoint_every", e.checkpoint_every, 0, e.steps)
+    if not isinstance(e.faults, tuple):
+        raise ConfigError("faults", e.faults, "a list of specs like 'kill:2@30'")
+    for spec in e.faults:
+        try:
+            fault = parse_fault(spec)
+        except ValueError as err:
+            raise ConfigError("faults", spec, str(err)) from None
+        if fault.rank >= e.world_size:
+            raise ConfigError("faults", spec, f"a rank from 0 to {e.world_size - 1} "
+                              f"({e.mode} with {e.workers} workers has {e.world_size} ranks)")
+        if fault.step > e.steps:
+            raise ConfigError("faults", spec, f"a step from 1 to steps={e.steps}")

@@ -7,6 +7,7 @@ from typing import Any
 
 from ddlkit.comm import Communicator, Recorder
 from ddlkit.config import Experiment
+from ddlkit.faults import FaultPlan
 
 #: how often buffered events are flushed to the parent, at most (seconds)
 FLUSH_EVERY_S = 0.25
@@ -64,7 +65,16 @@ class Context:
     comm: Communicator
     recorder: Recorder
     reporter: Reporter
+    faults: FaultPlan
 
     def set_step(self, step: int) -> None:
-        """Tag subsequent events with ``step``."""
+        """Tag subsequent events with ``step`` and apply any fault planned for it."""
         self.recorder.step = step
+        self.faults.before_step(step)
+
+    def worker_lost(self, rank: int, reason: str) -> None:
+        """A server lost a worker: carry on if the experiment allows it, else fail."""
+        if not self.exp.continues_after_worker_loss:
+            raise RuntimeError(f"worker rank {rank} was lost and on_worker_loss="
+                               f"{self.exp.on_worker_loss!r} stops the run: {reason}")
+        self.reporter.send("lost", self.rank, rank, self.recorder.step, reason)

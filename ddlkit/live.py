@@ -17,6 +17,15 @@ class RankReady:
 
 
 @dataclass(frozen=True)
+class RankLost:
+    """A worker was lost and the run carries on without it (``info``: how, step, ...)."""
+
+    rank: int
+    t: float
+    info: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Progress:
     """``step`` of ``total`` steps done, ``samples`` training samples processed so far."""
 

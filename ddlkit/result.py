@@ -42,6 +42,7 @@ class RunResult:
     ranks: list[RankTotals] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     staleness: list[int] = field(default_factory=list)
+    lost: list[dict[str, Any]] = field(default_factory=list)
     final_params: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -108,6 +109,10 @@ class RunResult:
             acc = f.get("accuracy")
             acc_s = "" if acc is None else f", accuracy {acc:.3f}"
             lines.append(f"step {f.get('step')}: test loss {f.get('test_loss'):.4f}{acc_s}")
+        for lost in self.lost:
+            how = lost.get("how", "lost")
+            step = f" at step {lost['step']}" if "step" in lost else ""
+            lines.append(f"lost: rank {lost['rank']}{step}, {how}; the run carried on")
         if self.staleness:
             s = np.asarray(self.staleness)
             lines.append(f"staleness: mean {s.mean():.2f}, max {s.max()}")
@@ -127,6 +132,7 @@ class RunResult:
             "ranks": [r.to_dict() for r in self.ranks],
             "events": {"fields": list(EVENT_FIELDS), "rows": [list(e) for e in self.events]},
             "staleness": list(self.staleness),
+            "lost": self.lost,
             "meta": self.meta,
         }
 
@@ -153,7 +159,8 @@ def load_result(directory: str | os.PathLike[str]) -> RunResult:
         error=data["error"], error_detail=data.get("error_detail"), wall_time_s=data["wall_time_s"],
         first_event_s=data.get("first_event_s"), history=data["history"],
         ranks=[RankTotals(**r) for r in data["ranks"]], events=events,
-        staleness=data["staleness"], final_params=params, meta=data.get("meta", {}))
+        staleness=data["staleness"], lost=data.get("lost", []),
+        final_params=params, meta=data.get("meta", {}))
 
 
 def _clean(row: dict[str, Any]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from ddlkit.comm.events import COLLECTIVE_OPS, Event
 from ddlkit.config import Experiment
 from ddlkit.errors import RunTimeout, WorkerFailed
 from ddlkit.launcher import worker_context
-from ddlkit.live import CommEvents, EvalPoint, Progress, RankReady
+from ddlkit.live import CommEvents, EvalPoint, Progress, RankLost, RankReady
 from ddlkit.modes import MODES
 from ddlkit.result import RunResult
 
@@ -64,7 +64,9 @@ def run(experiment: Experiment, on_event: OnEvent | None = None,
     mode = MODES[experiment.mode]
     roles = [mode.role(r) for r in range(experiment.world_size)]
     job = functools.partial(worker.run_experiment, experiment.to_dict())
-    session = _Session(job, roles, experiment.timeout_s, on_event)
+    tolerated = ({r for r in range(1, experiment.world_size)}
+                 if mode.has_server and experiment.continues_after_worker_loss else set())
+    session = _Session(job, roles, experiment.timeout_s, on_event, tolerated)
 
     def finish() -> RunResult:
         result = session.result(experiment)
@@ -110,8 +112,12 @@ class _Session:
     """The parent's side of one run: processes, pipes, store and what they reported."""
 
     def __init__(self, job: Callable[..., Any], roles: list[str], timeout_s: float,
-                 on_event: OnEvent | None) -> None:
+                 on_event: OnEvent | None, tolerated: set[int] | None = None) -> None:
         self.job = job
+        #: ranks whose loss the run survives (workers of a parameter server that continues)
+        self.tolerated = tolerated or set()
+        #: what happened to each lost rank: when, at which step, how
+        self.lost: dict[int, dict[str, Any]] = {}
         self.timeout_s = timeout_s
         self.world = len(roles)
         self.roles = roles
@@ -172,8 +178,11 @@ class _Session:
                     rank = sentinels.pop(obj)
                     self._drain(rank, pending, failures)
                     if rank in pending:
-                        failures.append((time.perf_counter(), rank))
                         pending.discard(rank)
+                        if rank in self.tolerated:
+                            self._lose(rank, how=_exit_text(self.procs[rank].exitcode))
+                        else:
+                            failures.append((time.perf_counter(), rank))
 
     def _drain(self, rank: int, pending: set[int], failures: list[tuple[float, int]]) -> None:
         """Read what an exited rank left in its pipe before judging how it ended."""
@@ -216,6 +225,22 @@ class _Session:
             self.errors[rank] = msg[2]
             pending.discard(rank)
             failures.append((time.perf_counter(), rank))
+        elif kind == "left":  # a planned, clean departure
+            pending.discard(rank)
+            if rank in self.tolerated:
+                self._lose(rank, how=f"left ({msg[2]})")
+            else:
+                self.errors[rank] = f"rank {rank} left the run ({msg[2]})"
+                failures.append((time.perf_counter(), rank))
+        elif kind == "lost":  # the server's view of a lost worker
+            _, _, lost_rank, step, reason = msg
+            self._lose(lost_rank, step=step, noticed_by_server=reason)
+
+    def _lose(self, rank: int, **info: Any) -> None:
+        entry = self.lost.setdefault(rank, {"rank": rank,
+                                            "t": time.perf_counter() - self.t0})
+        entry.update(info)
+        self._emit(RankLost(rank, entry["t"], dict(entry)))
 
     def _emit(self, event: Any) -> None:
         if self.on_event is not None:
@@ -280,6 +305,7 @@ class _Session:
             first_event_s=self.first_event, history=self.history,
             ranks=rank_totals(events, self.roles), events=events,
             staleness=list(out0.get("staleness", [])),
+            lost=[self.lost[r] for r in sorted(self.lost)],
             final_params=None if params is None else np.asarray(params),
             meta={"world_size": self.world, "roles": self.roles,
                   "torch": torch.__version__, "pid": os.getpid(),
@@ -295,6 +321,12 @@ def _cumulative_bytes(history: list[dict[str, Any]], events: list[Event]) -> Non
     for row in history:
         k = int(np.searchsorted(times, row["t"], side="right"))
         row["bytes"] = int(cum[k - 1]) if k else 0
+
+
+def _exit_text(code: int | None) -> str:
+    if code is not None and code < 0:
+        return f"killed by signal {-code}"
+    return f"exited with code {code}"
 
 
 _SECONDARY = ("Connection closed by peer", "Connection reset by peer", "Broken pipe",

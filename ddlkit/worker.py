@@ -21,6 +21,7 @@ import torch.distributed as dist
 from ddlkit.comm import Communicator, Recorder
 from ddlkit.config import Experiment
 from ddlkit.context import Context, Reporter
+from ddlkit.faults import FaultPlan, LeaveRun
 from ddlkit.modes import MODES
 
 #: gloo's own timeout for any one operation (the default is 30 minutes)
@@ -48,7 +49,8 @@ def run_experiment(config: dict[str, Any], comm: Communicator,
     mode = MODES[exp.mode]
     ctx = Context(exp=exp, rank=comm.rank, world_size=comm.world_size,
                   role=mode.role(comm.rank), worker_index=mode.worker_index(comm.rank),
-                  comm=comm, recorder=comm.recorder, reporter=reporter)
+                  comm=comm, recorder=comm.recorder, reporter=reporter,
+                  faults=FaultPlan(exp.fault_list, comm.rank))
     return mode.strategy()(ctx)
 
 
@@ -74,7 +76,12 @@ def main(rank: int, world_size: int, job: Callable[[Communicator, Reporter], Any
         recorder = Recorder(rank)
         reporter = Reporter(rank, conn, recorder)
         reporter.send("ready", rank, os.getpid())
-        out = job(Communicator(rank, world_size, recorder), reporter)
+        try:
+            out = job(Communicator(rank, world_size, recorder), reporter)
+        except LeaveRun as leave:  # a planned, clean departure: peers see the link close
+            reporter.flush()
+            reporter.send("left", rank, str(leave))
+            return
         reporter.flush()
         reporter.send("done", rank, out)
         dist.destroy_process_group()

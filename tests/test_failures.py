@@ -15,7 +15,7 @@ import pytest
 
 import ddlkit
 from ddlkit.checks import raise_on_rank
-from ddlkit.live import Progress, RankReady
+from ddlkit.live import Progress, RankLost, RankReady
 from ddlkit.runtime import run_ranks
 
 LONG = dict(dataset="digits", steps=100_000, eval_every=50, timeout_s=60.0)
@@ -41,8 +41,8 @@ def gone(pids: dict[int, int]) -> bool:
     return not any(Path(f"/proc/{p}").exists() for p in pids.values())
 
 
-@pytest.mark.parametrize("mode,rank", [("sync", 2), ("async", 1), ("allreduce", 1),
-                                       ("sync", 0)])
+@pytest.mark.parametrize("mode,rank", [("sync", 2), ("allreduce", 1), ("sync", 0),
+                                       ("async", 0)])
 def test_killed_rank_is_named_within_10s(tmp_path: Path, mode: str, rank: int) -> None:
     hook = KillAt(rank, step=5)
     exp = ddlkit.Experiment(mode=mode, workers=3, **LONG)
@@ -59,6 +59,44 @@ def test_killed_rank_is_named_within_10s(tmp_path: Path, mode: str, rank: int) -
     assert record["status"] == "failed" and f"rank {rank}" in record["error"]
     assert record["history"], "the partial record keeps the evaluations made before the kill"
     assert err.result is not None and err.result.status == "failed"
+
+
+class StopWhenLost(KillAt):
+    """Kill a rank; once the parent reports it lost, let training go 10 more steps, stop."""
+
+    def __init__(self, rank: int, step: int, stop: threading.Event) -> None:
+        super().__init__(rank, step)
+        self.stop = stop
+        self.lost_after: float | None = None
+        self.step_at_loss = 0
+        self.last_step = 0
+
+    def __call__(self, event: object) -> None:
+        super().__call__(event)
+        if isinstance(event, Progress):
+            self.last_step = event.step
+            if self.lost_after is not None and event.step >= self.step_at_loss + 10:
+                self.stop.set()
+        if isinstance(event, RankLost) and self.lost_after is None:
+            self.lost_after = time.monotonic() - self.killed_at
+            self.step_at_loss = self.last_step
+
+
+@pytest.mark.parametrize("mode,policy", [("async", "auto"), ("sync", "continue")])
+def test_parameter_server_survives_a_killed_worker(tmp_path: Path, mode: str,
+                                                   policy: str) -> None:
+    stop = threading.Event()
+    hook = StopWhenLost(rank=2, step=5, stop=stop)
+    exp = ddlkit.Experiment(mode=mode, workers=3, on_worker_loss=policy, **LONG)
+    result = ddlkit.run(exp, on_event=hook, record_dir=tmp_path, stop=stop)
+    assert hook.lost_after is not None and hook.lost_after < 10.0
+    assert result.status == "stopped"  # it went on until we stopped it
+    assert [x["rank"] for x in result.lost] == [2]
+    assert result.lost[0]["how"] == "killed by signal 9"
+    assert hook.last_step >= hook.step_at_loss + 10  # training went on with the survivors
+    assert gone(hook.pids)
+    record = json.loads((tmp_path / "record.json").read_text())
+    assert record["lost"][0]["rank"] == 2
 
 
 def test_worker_exception_carries_traceback() -> None:

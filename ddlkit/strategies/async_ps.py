@@ -6,7 +6,8 @@ waits for a straggler, but a gradient may have been computed on parameters that 
 already ``staleness`` updates old: staleness = version now − version the worker pulled.
 
 The server applies ``steps × workers`` updates in total (as many gradients as ``sync``
-uses), then answers every worker's last message with a stop signal.
+uses), then answers every worker's last message with a stop signal. A lost worker is
+dropped and the others carry on (unless ``on_worker_loss="fail"``).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 
 import torch
 
+from ddlkit.comm.inbox import Inbox, SenderLost
 from ddlkit.context import Context
 from ddlkit.strategies.common import evaluate, final_state, should_eval
 
@@ -36,32 +38,47 @@ def _server(ctx: Context) -> dict[str, Any]:
     model = trainer.model
     m = trainer.numel
     itemsize = model.flat.element_size()
-    inbox = torch.empty(m + HEADER, dtype=model.flat.dtype)
+    active = list(range(1, exp.workers + 1))
+    buffers = {r: torch.empty(m + HEADER, dtype=model.flat.dtype) for r in active}
+    inbox = Inbox(comm, active, buffers, payload_bytes=m * itemsize)
     opt = trainer.optimizer()
     budget = exp.steps * exp.workers
-    version, samples, active = 0, 0, exp.workers
+    version, samples, rnd = 0, 0, 0
     staleness: list[int] = []
     loss_sum, loss_n = 0.0, 0.0
     evaluate(ctx, trainer, 0, 0, None, updates=0)
     while active:
-        sender = comm.recv(inbox, None, payload_bytes=m * itemsize)  # from any worker
+        try:
+            sender = inbox.take()  # whichever worker's gradient arrived first
+        except SenderLost as lost:
+            active.remove(lost.sender)
+            ctx.worker_lost(lost.sender, str(lost))
+            continue
+        msg = buffers[sender]
         if version < budget:
             with ctx.recorder.span("compute"):
-                n = float(inbox[m])
-                staleness.append(version - int(inbox[m + 2]))
-                opt.step(inbox[:m])
+                n = float(msg[m])
+                staleness.append(version - int(msg[m + 2]))
+                opt.step(msg[:m])
                 version += 1
                 samples += int(n)
-                loss_sum += float(inbox[m + 1]) * n
+                loss_sum += float(msg[m + 1]) * n
                 loss_n += n
-            ctx.set_step(version)
+        inbox.release(sender)
         done = version >= budget
         model.tail[0] = STOP if done else version
-        comm.send(model.buffer, sender, payload_bytes=m * itemsize)
+        try:
+            comm.send(model.buffer, sender, payload_bytes=m * itemsize)
+        except RuntimeError:
+            active.remove(sender)
+            inbox.forget(sender)
+            ctx.worker_lost(sender, "its connection closed while receiving the model")
+            continue
         if done:
-            active -= 1
-        if version % exp.workers == 0 and loss_n:
+            active.remove(sender)
+        if version // exp.workers > rnd and loss_n:
             rnd = version // exp.workers
+            ctx.set_step(rnd)
             if should_eval(rnd, exp.steps, exp.eval_every):
                 evaluate(ctx, trainer, rnd, samples, loss_sum / loss_n, updates=version)
                 loss_sum, loss_n = 0.0, 0.0

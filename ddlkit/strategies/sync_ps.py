@@ -4,7 +4,8 @@ Rank 0 is the server (协调节点); ranks 1..N are workers (代理节点). Each
 worker sends its mean gradient and sample count point-to-point; the server waits for
 all of them, takes the sample-weighted average, applies the optimiser, and sends the
 new parameters back to every worker. Per step the server receives N·M and sends N·M
-elements; each worker sends M and receives M.
+elements; each worker sends M and receives M. With ``on_worker_loss="continue"`` a
+lost worker is dropped and the others go on (the set of workers shrinks).
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from typing import Any
 
 import torch
 
+from ddlkit.comm import Communicator
+from ddlkit.comm.inbox import Inbox, SenderLost
 from ddlkit.context import Context
 from ddlkit.strategies.common import evaluate, final_state, should_eval, weighted_mean_into
 from ddlkit.training import Trainer
@@ -31,7 +34,9 @@ def _server(ctx: Context) -> dict[str, Any]:
     trainer = Trainer(exp, worker_index=-1)
     m = trainer.numel
     itemsize = trainer.model.flat.element_size()
-    inbox = [torch.empty(m + HEADER, dtype=trainer.model.flat.dtype) for _ in range(exp.workers)]
+    live = list(range(1, exp.workers + 1))
+    buffers = {r: torch.empty(m + HEADER, dtype=trainer.model.flat.dtype) for r in live}
+    inbox = Inbox(comm, live, buffers, payload_bytes=m * itemsize)
     grad = torch.zeros_like(trainer.model.flat)
     opt = trainer.optimizer()
     samples = 0
@@ -40,27 +45,48 @@ def _server(ctx: Context) -> dict[str, Any]:
     evaluate(ctx, trainer, 0, 0, None)
     for step in range(1, exp.steps + 1):
         ctx.set_step(step)
-        # Steps 5-6: receive every worker's gradient (all posted at once, any order).
-        handles = [comm.irecv(inbox[w], w + 1, payload_bytes=m * itemsize)
-                   for w in range(exp.workers)]
-        for h in handles:
-            h.wait()
+        # Steps 5-6: wait for a gradient from every live worker (in any order).
+        arrived: set[int] = set()
+        while not set(live) <= arrived:
+            try:
+                arrived.add(inbox.take())
+            except SenderLost as lost:
+                live.remove(lost.sender)
+                ctx.worker_lost(lost.sender, str(lost))
+        if not live and not arrived:
+            raise RuntimeError("every worker was lost")
         with ctx.recorder.span("compute"):
-            counts = [float(b[m]) for b in inbox]
-            total = weighted_mean_into(grad, [b[:m] for b in inbox], counts)
-            loss_sum += sum(float(b[m + 1]) * n for b, n in zip(inbox, counts))
+            ranks = sorted(arrived)  # rank order: the sum is bitwise reproducible
+            counts = [float(buffers[r][m]) for r in ranks]
+            total = weighted_mean_into(grad, [buffers[r][:m] for r in ranks], counts)
+            loss_sum += sum(float(buffers[r][m + 1]) * n for r, n in zip(ranks, counts))
             loss_n += total
             opt.step(grad)  # Step 7: update the global model.
+        for r in ranks:
+            inbox.release(r)
         samples += int(total)
         # Step 8: send the new parameters to every worker.
-        sends = [comm.isend(trainer.model.flat, w + 1) for w in range(exp.workers)]
-        for h in sends:
-            h.wait()
+        for r in _broadcast(comm, trainer.model.flat, live):
+            live.remove(r)
+            inbox.forget(r)
+            ctx.worker_lost(r, "its connection closed while receiving the model")
         if should_eval(step, exp.steps, exp.eval_every):
             evaluate(ctx, trainer, step, samples, loss_sum / loss_n)
             loss_sum, loss_n = 0.0, 0.0
         ctx.reporter.progress(step, exp.steps, samples)
     return final_state(trainer)
+
+
+def _broadcast(comm: Communicator, params: torch.Tensor, ranks: list[int]) -> list[int]:
+    """Send ``params`` to every rank in ``ranks`` at once; return the ranks that were gone."""
+    sends = [(r, comm.isend(params, r)) for r in ranks]
+    gone = []
+    for r, handle in sends:
+        try:
+            handle.wait()
+        except RuntimeError:
+            gone.append(r)
+    return gone
 
 
 def _worker(ctx: Context) -> None:
