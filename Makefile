@@ -25,6 +25,8 @@ LAB_ARGS ?=
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 NOTEBOOK_DIR := notebooks
+# every notebook nbval runs: the course, and both sides of the exercises
+NBVAL_DIRS := notebooks solutions exercises
 NBVAL_ARGS := --nbval-lax --nbval-current-env --nbval-cell-timeout=120 -p no:randomly
 DEMO_OUT ?= runs/demo
 
@@ -33,7 +35,7 @@ DEMO_OUT ?= runs/demo
 
 help:
 	@echo "make lab        open the course in JupyterLab (sets up .venv on first use)"
-	@echo "make test       run every test, then every notebook in $(NOTEBOOK_DIR)/"
+	@echo "make test       run every test, then every notebook in $(NBVAL_DIRS)"
 	@echo "make demo       a 2-worker sync run on digits; record in $(DEMO_OUT)"
 	@echo "make lint       ruff check ddlkit tests"
 	@echo "make install    only set up .venv"
@@ -57,20 +59,24 @@ $(STAMP): pyproject.toml
 	@touch $@
 	@echo "$(VENV) is ready"
 
+# The whole repository is served (learners need notebooks/ and exercises/); the lab
+# opens on the welcome notebook. It listens on 127.0.0.1 only.
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab $(ALLOW_ROOT) $(LAB_ARGS) $(NOTEBOOK_DIR)/
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 $(ALLOW_ROOT) \
+	  --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/$(NOTEBOOK_DIR)/00_welcome.ipynb \
+	  $(LAB_ARGS)
 
 # Both steps always run; the target fails if either failed. nbval's exit code 5
 # ("no tests collected") is not a failure.
 test: $(STAMP)
 	@status=0; \
 	$(PY) -m pytest tests || status=$$?; \
-	if find $(NOTEBOOK_DIR) -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' 2>/dev/null | grep -q .; then \
+	if find $(NBVAL_DIRS) -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' 2>/dev/null | grep -q .; then \
 	  rc=0; \
-	  $(PY) -m pytest $(NBVAL_ARGS) $(NOTEBOOK_DIR) || rc=$$?; \
+	  $(PY) -m pytest $(NBVAL_ARGS) $(NBVAL_DIRS) || rc=$$?; \
 	  if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then status=$$rc; fi; \
 	else \
-	  echo "make test: no notebooks in $(NOTEBOOK_DIR)/ yet; nbval step skipped"; \
+	  echo "make test: no notebooks in $(NBVAL_DIRS) yet; nbval step skipped"; \
 	fi; \
 	exit $$status
 

@@ -56,11 +56,7 @@ def run(experiment: Experiment, on_event: OnEvent | None = None,
     """
     if not isinstance(experiment, Experiment):
         raise TypeError(f"run() takes a ddlkit.Experiment, not {type(experiment).__name__}")
-    if multiprocessing.parent_process() is not None:
-        raise RuntimeError(
-            "ddlkit.run() was called inside a worker process. This happens when a script "
-            "calls run() at top level: each worker re-imports the script. Put the call under "
-            "`if __name__ == \"__main__\":`.")
+    _refuse_inside_worker("ddlkit.run()")
     mode = MODES[experiment.mode]
     roles = [mode.role(r) for r in range(experiment.world_size)]
     job = functools.partial(worker.run_experiment, experiment.to_dict())
@@ -99,6 +95,7 @@ def run_ranks(job: Callable[..., Any], world_size: int, timeout_s: float = 60.0,
     example a hand-written collective against gloo's). ``job`` must be importable.
     Failures raise :class:`~ddlkit.errors.WorkerFailed` exactly as in :func:`run`.
     """
+    _refuse_inside_worker("ddlkit.runtime.run_ranks()")
     session = _Session(job, ["worker"] * world_size, timeout_s, on_event)
     try:
         session.start()
@@ -106,6 +103,14 @@ def run_ranks(job: Callable[..., Any], world_size: int, timeout_s: float = 60.0,
     finally:
         session.end(session.status, None)
     return [session.outputs.get(r) for r in range(world_size)]
+
+
+def _refuse_inside_worker(what: str) -> None:
+    if multiprocessing.parent_process() is not None:
+        raise RuntimeError(
+            f"{what} was called inside a worker process. This happens when a script calls "
+            f"it at top level: each worker re-imports the script. Put the call under "
+            f"`if __name__ == \"__main__\":`.")
 
 
 class _Session:
