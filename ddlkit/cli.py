@@ -159,6 +159,8 @@ def _add_run_parser(commands: Any) -> None:
     out.add_argument("--out", metavar="DIR", help="directory for record.json (default: "
                      "runs/<mode>-<workers>w-<YYYYmmdd-HHMMSS>)")
     out.add_argument("--quiet", action="store_true", help="no progress bar (default: show it)")
+    out.add_argument("--resume-from", metavar="DIR", help="continue the interrupted run whose "
+                     "record folder is DIR from its last checkpoint (default: a fresh start)")
     p.set_defaults(handler=_cmd_run, parser=p)
 
 
@@ -303,7 +305,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     bar = ProgressBar(exp.steps, args.quiet)
     try:
-        result = run(exp, on_event=bar, record_dir=out)
+        result = run(exp, on_event=bar, record_dir=out, resume_from=args.resume_from)
+    except (ConfigError, FileNotFoundError) as exc:  # found before any process started
+        bar.close()
+        args.parser.error(str(exc))
     except (WorkerFailed, RunTimeout) as exc:
         bar.close()
         hint = f"; try a larger --timeout-s than {exp.timeout_s:g}" if isinstance(

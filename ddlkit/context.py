@@ -66,6 +66,10 @@ class Context:
     recorder: Recorder
     reporter: Reporter
     faults: FaultPlan
+    #: where the model's holder saves checkpoints (None: it does not)
+    checkpoint_dir: str | None = None
+    #: the checkpoint this run resumes from (None: a fresh start)
+    resume: dict[str, Any] | None = None
 
     def set_step(self, step: int) -> None:
         """Tag subsequent events with ``step`` and apply any fault planned for it."""

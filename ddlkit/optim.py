@@ -7,6 +7,7 @@ general optimiser needs, which also keeps ``torch._dynamo`` out of worker start-
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
@@ -21,6 +22,13 @@ class FlatOptimizer:
     @torch.no_grad()
     def step(self, grad: torch.Tensor) -> None:
         raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        """The optimiser's own state (not the parameters), for checkpoints."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
 
 
 class SGD(FlatOptimizer):
@@ -47,6 +55,13 @@ class Momentum(FlatOptimizer):
             self.velocity.mul_(self.momentum).add_(grad)
         self.param.add_(self.velocity, alpha=-self.lr)
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"velocity": self.velocity}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        v = state["velocity"]
+        self.velocity = None if v is None else v.clone()
+
 
 class Adam(FlatOptimizer):
     """Adam (Kingma & Ba 2015, Algorithm 1) with bias correction, β=(0.9, 0.999), ε=1e-8."""
@@ -69,6 +84,14 @@ class Adam(FlatOptimizer):
         bias2 = 1 - self.beta2 ** self.t
         denom = (self.v.sqrt() / math.sqrt(bias2)).add_(self.eps)
         self.param.addcdiv_(self.m, denom, value=-self.lr / bias1)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"t": self.t, "m": self.m, "v": self.v}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.t = int(state["t"])
+        self.m.copy_(state["m"])
+        self.v.copy_(state["v"])
 
 
 def make_optimizer(name: str, param: torch.Tensor, lr: float, momentum: float) -> FlatOptimizer:

@@ -23,11 +23,11 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from ddlkit import worker
+from ddlkit import checkpoint, worker
 from ddlkit.accounting import rank_totals
 from ddlkit.comm.events import COLLECTIVE_OPS, Event
 from ddlkit.config import Experiment
-from ddlkit.errors import RunTimeout, WorkerFailed
+from ddlkit.errors import ConfigError, RunTimeout, WorkerFailed
 from ddlkit.launcher import worker_context
 from ddlkit.live import CommEvents, EvalPoint, Progress, RankLost, RankReady
 from ddlkit.modes import MODES
@@ -45,12 +45,15 @@ OnEvent = Callable[[Any], None]
 
 def run(experiment: Experiment, on_event: OnEvent | None = None,
         record_dir: str | os.PathLike[str] | None = None,
-        stop: threading.Event | None = None) -> RunResult:
+        stop: threading.Event | None = None,
+        resume_from: str | os.PathLike[str] | None = None) -> RunResult:
     """Run ``experiment`` on real processes over gloo and return its :class:`RunResult`.
 
     ``on_event`` receives :mod:`ddlkit.live` events as they happen. With ``record_dir``
-    the record is saved there on every outcome, failed ones included. Setting ``stop``
-    ends the run early; the partial result comes back with ``status="stopped"``.
+    the record is saved there on every outcome, failed ones included, and checkpoints
+    (``checkpoint_every``) go to its ``checkpoints/`` folder. ``resume_from`` names the
+    record folder of an interrupted run to continue from its last checkpoint. Setting
+    ``stop`` ends the run early; the partial result comes back with ``status="stopped"``.
     Raises :class:`~ddlkit.errors.WorkerFailed` (naming the rank) or
     :class:`~ddlkit.errors.RunTimeout`; either carries the partial result as ``.result``.
     """
@@ -59,13 +62,28 @@ def run(experiment: Experiment, on_event: OnEvent | None = None,
     _refuse_inside_worker("ddlkit.run()")
     mode = MODES[experiment.mode]
     roles = [mode.role(r) for r in range(experiment.world_size)]
-    job = functools.partial(worker.run_experiment, experiment.to_dict())
+    checkpoint_dir = resume_path = None
+    if experiment.checkpoint_every:
+        if record_dir is None:
+            raise ConfigError("checkpoint_every", experiment.checkpoint_every,
+                              "0 unless run() is given a record_dir to keep checkpoints in")
+        checkpoint_dir = str(Path(record_dir) / checkpoint.FOLDER)
+    resumed: dict[str, Any] = {}
+    if resume_from is not None:
+        path = checkpoint.find(resume_from)
+        state = checkpoint.load(path)
+        checkpoint.check_compatible(experiment, state)
+        resume_path, resumed = str(path), {"path": str(path), "step": int(state["step"])}
+    job = functools.partial(worker.run_experiment, experiment.to_dict(),
+                            checkpoint_dir=checkpoint_dir, resume_path=resume_path)
     tolerated = ({r for r in range(1, experiment.world_size)}
                  if mode.has_server and experiment.continues_after_worker_loss else set())
     session = _Session(job, roles, experiment.timeout_s, on_event, tolerated)
 
     def finish() -> RunResult:
         result = session.result(experiment)
+        if resumed:
+            result.meta["resumed_from"] = resumed
         if record_dir is not None:
             result.meta["record"] = str(Path(record_dir) / "record.json")
             result.save(record_dir)

@@ -18,6 +18,7 @@ from typing import Any, Callable
 import torch
 import torch.distributed as dist
 
+from ddlkit import checkpoint
 from ddlkit.comm import Communicator, Recorder
 from ddlkit.config import Experiment
 from ddlkit.context import Context, Reporter
@@ -42,15 +43,18 @@ def watch_parent(parent_pid: int) -> None:
     threading.Thread(target=wait, name="ddlkit-parent-watchdog", daemon=True).start()
 
 
-def run_experiment(config: dict[str, Any], comm: Communicator,
-                   reporter: Reporter) -> dict[str, Any]:
+def run_experiment(config: dict[str, Any], comm: Communicator, reporter: Reporter,
+                   checkpoint_dir: str | None = None,
+                   resume_path: str | None = None) -> dict[str, Any]:
     """The job of every rank of an experiment: build its context, run its strategy."""
     exp = Experiment.from_dict(config)
     mode = MODES[exp.mode]
     ctx = Context(exp=exp, rank=comm.rank, world_size=comm.world_size,
                   role=mode.role(comm.rank), worker_index=mode.worker_index(comm.rank),
                   comm=comm, recorder=comm.recorder, reporter=reporter,
-                  faults=FaultPlan(exp.fault_list, comm.rank))
+                  faults=FaultPlan(exp.fault_list, comm.rank),
+                  checkpoint_dir=checkpoint_dir,
+                  resume=checkpoint.load(resume_path) if resume_path else None)
     return mode.strategy()(ctx)
 
 

@@ -13,7 +13,13 @@ import torch
 
 from ddlkit.comm.ring import ring_all_reduce
 from ddlkit.context import Context
-from ddlkit.strategies.common import evaluate, final_state, should_eval
+from ddlkit.strategies.common import (
+    evaluate,
+    final_state,
+    maybe_checkpoint,
+    resume_point,
+    should_eval,
+)
 from ddlkit.training import Trainer
 
 HEADER = 2  # sample count, sample count × batch loss
@@ -29,11 +35,11 @@ def run(ctx: Context) -> dict[str, Any]:
     opt = trainer.optimizer()
     reduce = comm.all_reduce if exp.allreduce_impl == "gloo" else (
         lambda t: ring_all_reduce(comm, t))
-    samples = 0
+    start, samples = resume_point(ctx, trainer, opt)
     loss_sum, loss_n = 0.0, 0.0  # since the last evaluation, for the mean training loss
     if ctx.rank == 0:
-        evaluate(ctx, trainer, 0, 0, None)
-    for step in range(1, exp.steps + 1):
+        evaluate(ctx, trainer, start, samples, None)
+    for step in range(start + 1, exp.steps + 1):
         ctx.set_step(step)
         with ctx.recorder.span("compute"):
             n, loss = trainer.gradient_into(buf[:m])
@@ -48,6 +54,7 @@ def run(ctx: Context) -> dict[str, Any]:
         loss_sum += float(buf[m + 1])
         loss_n += total
         if ctx.rank == 0:
+            maybe_checkpoint(ctx, trainer, opt, step, samples)
             if should_eval(step, exp.steps, exp.eval_every):
                 evaluate(ctx, trainer, step, samples, loss_sum / loss_n)
                 loss_sum, loss_n = 0.0, 0.0

@@ -17,7 +17,13 @@ import torch
 
 from ddlkit.comm.inbox import Inbox, SenderLost
 from ddlkit.context import Context
-from ddlkit.strategies.common import evaluate, final_state, should_eval
+from ddlkit.strategies.common import (
+    evaluate,
+    final_state,
+    maybe_checkpoint,
+    resume_point,
+    should_eval,
+)
 
 HEADER = 3  # sample count, batch loss, version the gradient was computed on
 STOP = -1.0
@@ -43,10 +49,11 @@ def _server(ctx: Context) -> dict[str, Any]:
     inbox = Inbox(comm, active, buffers, payload_bytes=m * itemsize)
     opt = trainer.optimizer()
     budget = exp.steps * exp.workers
-    version, samples, rnd = 0, 0, 0
+    rnd, samples = resume_point(ctx, trainer, opt)
+    version = rnd * exp.workers
     staleness: list[int] = []
     loss_sum, loss_n = 0.0, 0.0
-    evaluate(ctx, trainer, 0, 0, None, updates=0)
+    evaluate(ctx, trainer, rnd, samples, None, updates=version)
     while active:
         try:
             sender = inbox.take()  # whichever worker's gradient arrived first
@@ -79,6 +86,7 @@ def _server(ctx: Context) -> dict[str, Any]:
         if version // exp.workers > rnd and loss_n:
             rnd = version // exp.workers
             ctx.set_step(rnd)
+            maybe_checkpoint(ctx, trainer, opt, rnd, samples)
             if should_eval(rnd, exp.steps, exp.eval_every):
                 evaluate(ctx, trainer, rnd, samples, loss_sum / loss_n, updates=version)
                 loss_sum, loss_n = 0.0, 0.0
@@ -97,7 +105,8 @@ def _worker(ctx: Context) -> None:
     m = trainer.numel
     itemsize = model.flat.element_size()
     outbox = torch.empty(m + HEADER, dtype=model.flat.dtype)
-    pulled, step = 0, 0
+    step, _ = resume_point(ctx, trainer, None)
+    pulled = step * exp.workers
     while True:
         step += 1
         ctx.set_step(step)

@@ -6,7 +6,9 @@ from typing import Any
 
 import torch
 
+from ddlkit import checkpoint
 from ddlkit.context import Context
+from ddlkit.optim import FlatOptimizer
 from ddlkit.training import Trainer
 
 
@@ -44,6 +46,39 @@ def weighted_mean_into(out: torch.Tensor, grads: list[torch.Tensor],
         out.add_(g, alpha=n)
     out.div_(total)
     return total
+
+
+def resume_point(ctx: Context, trainer: Trainer, opt: FlatOptimizer | None) -> tuple[int, int]:
+    """Where this rank starts: (step, samples) — (0, 0), or the checkpoint's.
+
+    Resuming loads the saved parameters (and the optimiser's state, where this rank has
+    an optimiser) and moves the rank's batch sampler past the batches already used, so
+    the run continues exactly where the checkpoint was taken.
+    """
+    if ctx.resume is None:
+        return 0, 0
+    state = ctx.resume
+    with torch.no_grad():
+        trainer.model.flat.copy_(state["params"])
+    if opt is not None:
+        opt.load_state_dict(state["optimizer"])
+    step = int(state["step"])
+    if trainer.sampler is not None:
+        for _ in range(step):
+            trainer.sampler.next_batch()
+    return step, int(state["samples"])
+
+
+def maybe_checkpoint(ctx: Context, trainer: Trainer, opt: FlatOptimizer, step: int,
+                     samples: int) -> None:
+    """Save a checkpoint after ``step`` if one is due (every ``checkpoint_every`` steps)."""
+    every = ctx.exp.checkpoint_every
+    if ctx.checkpoint_dir is None or every <= 0 or step % every:
+        return
+    with ctx.recorder.span("eval"):
+        checkpoint.save(ctx.checkpoint_dir, {
+            "step": step, "samples": samples, "config": ctx.exp.to_dict(),
+            "params": trainer.model.flat.detach().clone(), "optimizer": opt.state_dict()})
 
 
 def final_state(trainer: Trainer) -> dict[str, Any]:

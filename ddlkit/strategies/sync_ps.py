@@ -16,7 +16,14 @@ import torch
 from ddlkit.comm import Communicator
 from ddlkit.comm.inbox import Inbox, SenderLost
 from ddlkit.context import Context
-from ddlkit.strategies.common import evaluate, final_state, should_eval, weighted_mean_into
+from ddlkit.strategies.common import (
+    evaluate,
+    final_state,
+    maybe_checkpoint,
+    resume_point,
+    should_eval,
+    weighted_mean_into,
+)
 from ddlkit.training import Trainer
 
 HEADER = 2  # sample count, batch loss
@@ -39,11 +46,11 @@ def _server(ctx: Context) -> dict[str, Any]:
     inbox = Inbox(comm, live, buffers, payload_bytes=m * itemsize)
     grad = torch.zeros_like(trainer.model.flat)
     opt = trainer.optimizer()
-    samples = 0
+    start, samples = resume_point(ctx, trainer, opt)
     loss_sum = 0.0  # Σ n·loss since the last evaluation, for the mean training loss
     loss_n = 0.0
-    evaluate(ctx, trainer, 0, 0, None)
-    for step in range(1, exp.steps + 1):
+    evaluate(ctx, trainer, start, samples, None)
+    for step in range(start + 1, exp.steps + 1):
         ctx.set_step(step)
         # Steps 5-6: wait for a gradient from every live worker (in any order).
         arrived: set[int] = set()
@@ -70,6 +77,7 @@ def _server(ctx: Context) -> dict[str, Any]:
             live.remove(r)
             inbox.forget(r)
             ctx.worker_lost(r, "its connection closed while receiving the model")
+        maybe_checkpoint(ctx, trainer, opt, step, samples)
         if should_eval(step, exp.steps, exp.eval_every):
             evaluate(ctx, trainer, step, samples, loss_sum / loss_n)
             loss_sum, loss_n = 0.0, 0.0
@@ -95,7 +103,8 @@ def _worker(ctx: Context) -> None:
     m = trainer.numel
     itemsize = trainer.model.flat.element_size()
     outbox = torch.empty(m + HEADER, dtype=trainer.model.flat.dtype)
-    for step in range(1, exp.steps + 1):
+    start, _ = resume_point(ctx, trainer, None)
+    for step in range(start + 1, exp.steps + 1):
         ctx.set_step(step)
         with ctx.recorder.span("compute"):  # Step 3: local gradient on this shard's batch.
             n, loss = trainer.gradient_into(outbox[:m])
