@@ -126,7 +126,7 @@ def test_record_json_can_be_a_config(tmp_path: Path) -> None:
 def fake_run(outcome: BaseException | None) -> Any:
     """A stand-in for ddlkit.runtime.run that reports two steps, then ends with ``outcome``."""
     def run(exp: Experiment, on_event: Any = None, record_dir: Any = None,
-            stop: Any = None) -> RunResult:
+            stop: Any = None, resume_from: Any = None) -> RunResult:
         row = {"step": 2, "samples": 64, "t": 0.1, "train_loss": 1.0, "test_loss": 0.9,
                "accuracy": 0.5}
         on_event(Progress(2, exp.steps, 64, 0.1))
