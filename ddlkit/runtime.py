@@ -19,17 +19,13 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-import torch
 import torch.distributed as dist
 
 from ddlkit import checkpoint, worker
-from ddlkit.accounting import rank_totals
-from ddlkit.comm.events import COLLECTIVE_OPS, Event
+from ddlkit.collector import Collector
 from ddlkit.config import Experiment
 from ddlkit.errors import ConfigError, RunTimeout, WorkerFailed
 from ddlkit.launcher import worker_context
-from ddlkit.live import CommEvents, EvalPoint, Progress, RankLost, RankReady
 from ddlkit.modes import MODES
 from ddlkit.result import RunResult
 
@@ -137,31 +133,26 @@ class _Session:
     def __init__(self, job: Callable[..., Any], roles: list[str], timeout_s: float,
                  on_event: OnEvent | None, tolerated: set[int] | None = None) -> None:
         self.job = job
-        #: ranks whose loss the run survives (workers of a parameter server that continues)
-        self.tolerated = tolerated or set()
-        #: what happened to each lost rank: when, at which step, how
-        self.lost: dict[int, dict[str, Any]] = {}
         self.timeout_s = timeout_s
         self.world = len(roles)
         self.roles = roles
-        self.on_event = on_event
         self.procs: list[Any] = []
         self.conns: dict[Any, int] = {}
         self.store: Any = None
         self.t0 = self.started = time.perf_counter()
-        self.first_event: float | None = None
-        self.events: list[tuple[Any, ...]] = []
-        self.history: list[dict[str, Any]] = []
-        self.outputs: dict[int, dict[str, Any]] = {}
-        self.errors: dict[int, str] = {}
+        #: what the ranks reported; ranks in ``tolerated`` may be lost without failing
+        self.col = Collector(roles, self.t0, on_event, tolerated)
         self.status, self.error, self.error_detail = "ok", None, None
         self.wall = 0.0
-        self.live_bytes = 0
+
+    @property
+    def outputs(self) -> dict[int, Any]:
+        return self.col.outputs
 
     # -- start -----------------------------------------------------------------------
     def start(self) -> None:
         ctx = worker_context()
-        self.t0 = time.perf_counter()
+        self.t0 = self.col.t0 = time.perf_counter()
         self.store = dist.TCPStore(HOST, 0, is_master=True, wait_for_workers=False,
                                    timeout=timedelta(seconds=worker.GLOO_TIMEOUT_S))
         prefix = f"ddlkit/{uuid.uuid4().hex}/"
@@ -202,8 +193,8 @@ class _Session:
                     self._drain(rank, pending, failures)
                     if rank in pending:
                         pending.discard(rank)
-                        if rank in self.tolerated:
-                            self._lose(rank, how=_exit_text(self.procs[rank].exitcode))
+                        if rank in self.col.tolerated:
+                            self.col.lose(rank, how=_exit_text(self.procs[rank].exitcode))
                         else:
                             failures.append((time.perf_counter(), rank))
 
@@ -221,58 +212,11 @@ class _Session:
             self.conns.pop(conn, None)
             conn.close()
             return
-        kind, rank = msg[0], msg[1]
-        now = time.perf_counter() - self.t0
-        if self.first_event is None:
-            self.first_event = now
-        if kind == "ready":
-            self._emit(RankReady(rank, now, msg[2]))
-        elif kind == "progress":
-            _, _, step, total, samples, t = msg
-            self._emit(Progress(step, total, samples, t - self.t0))
-        elif kind == "eval":
-            row = dict(msg[2])
-            row["t"] = row["t"] - self.t0
-            row["bytes"] = self.live_bytes
-            self.history.append(row)
-            self._emit(EvalPoint(dict(row)))  # a copy: history rows get exact bytes later
-        elif kind == "events":
-            self.events.extend(msg[2])
-            self.live_bytes += sum(e[3] for e in msg[2] if e[1] == "send" or e[1] in COLLECTIVE_OPS)
-            if self.on_event is not None:
-                self._emit(CommEvents(rank, [self._event(e) for e in msg[2]]))
-        elif kind == "done":
-            self.outputs[rank] = msg[2]
+        kind, rank = self.col.feed(msg), msg[1]
+        if kind in ("done", "error", "left"):
             pending.discard(rank)
-        elif kind == "error":
-            self.errors[rank] = msg[2]
-            pending.discard(rank)
+        if kind == "error" or (kind == "left" and rank not in self.col.tolerated):
             failures.append((time.perf_counter(), rank))
-        elif kind == "left":  # a planned, clean departure
-            pending.discard(rank)
-            if rank in self.tolerated:
-                self._lose(rank, how=f"left ({msg[2]})")
-            else:
-                self.errors[rank] = f"rank {rank} left the run ({msg[2]})"
-                failures.append((time.perf_counter(), rank))
-        elif kind == "lost":  # the server's view of a lost worker
-            _, _, lost_rank, step, reason = msg
-            self._lose(lost_rank, step=step, noticed_by_server=reason)
-
-    def _lose(self, rank: int, **info: Any) -> None:
-        entry = self.lost.setdefault(rank, {"rank": rank,
-                                            "t": time.perf_counter() - self.t0})
-        entry.update(info)
-        self._emit(RankLost(rank, entry["t"], dict(entry)))
-
-    def _emit(self, event: Any) -> None:
-        if self.on_event is not None:
-            self.on_event(event)
-
-    def _event(self, raw: tuple[Any, ...]) -> Event:
-        e = Event(*raw)
-        return e._replace(t_post=e.t_post - self.t0, t_wait=e.t_wait - self.t0,
-                          t_end=e.t_end - self.t0)
 
     def _failure(self, failures: list[tuple[float, int]]) -> WorkerFailed:
         """Blame the root cause: a killed rank first, then one that raised its own error
@@ -280,7 +224,7 @@ class _Session:
         def rank_of(item: tuple[float, int]) -> tuple[int, float]:
             t, r = item
             code = self.procs[r].exitcode
-            tb = self.errors.get(r, "")
+            tb = self.col.errors.get(r, "")
             if code is not None and code < 0:
                 return (0, t)
             if tb and not _is_secondary(tb):
@@ -289,7 +233,7 @@ class _Session:
 
         _, rank = min(failures, key=rank_of)
         self.procs[rank].join(timeout=1.0)
-        return WorkerFailed(rank, self.procs[rank].exitcode, self.errors.get(rank, ""),
+        return WorkerFailed(rank, self.procs[rank].exitcode, self.col.errors.get(rank, ""),
                             role=self.roles[rank])
 
     # -- finish ------------------------------------------------------------------------
@@ -318,32 +262,7 @@ class _Session:
 
     def result(self, exp: Experiment) -> RunResult:
         """Everything collected so far, as a :class:`RunResult` (partial after a failure)."""
-        events = sorted((self._event(e) for e in self.events), key=lambda e: e.t_post)
-        _cumulative_bytes(self.history, events)
-        out0 = self.outputs.get(0, {})
-        params = out0.get("final_params")
-        return RunResult(
-            config=exp, status=self.status, error=self.error,
-            error_detail=self.error_detail, wall_time_s=self.wall,
-            first_event_s=self.first_event, history=self.history,
-            ranks=rank_totals(events, self.roles), events=events,
-            staleness=list(out0.get("staleness", [])),
-            lost=[self.lost[r] for r in sorted(self.lost)],
-            final_params=None if params is None else np.asarray(params),
-            meta={"world_size": self.world, "roles": self.roles,
-                  "torch": torch.__version__, "pid": os.getpid(),
-                  "started_unix": time.time() - self.wall})
-
-
-def _cumulative_bytes(history: list[dict[str, Any]], events: list[Event]) -> None:
-    """Set each history row's ``bytes``: everything sent by all ranks up to its time."""
-    sent = sorted((e.t_end, e.nbytes) for e in events
-                  if e.op == "send" or e.op in COLLECTIVE_OPS)
-    times = np.array([t for t, _ in sent])
-    cum = np.cumsum([n for _, n in sent]) if sent else np.array([])
-    for row in history:
-        k = int(np.searchsorted(times, row["t"], side="right"))
-        row["bytes"] = int(cum[k - 1]) if k else 0
+        return self.col.result(exp, self.status, self.error, self.error_detail, self.wall)
 
 
 def _exit_text(code: int | None) -> str:

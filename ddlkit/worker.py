@@ -11,6 +11,7 @@ import os
 import select
 import signal
 import threading
+import time
 import traceback
 from datetime import timedelta
 from typing import Any, Callable
@@ -79,7 +80,7 @@ def main(rank: int, world_size: int, job: Callable[[Communicator, Reporter], Any
                                 timeout=timedelta(seconds=GLOO_TIMEOUT_S))
         recorder = Recorder(rank)
         reporter = Reporter(rank, conn, recorder)
-        reporter.send("ready", rank, os.getpid())
+        reporter.send("ready", rank, os.getpid(), time.perf_counter(), time.time())
         try:
             out = job(Communicator(rank, world_size, recorder), reporter)
         except LeaveRun as leave:  # a planned, clean departure: peers see the link close

@@ -71,8 +71,11 @@ def _server(ctx: Context) -> dict[str, Any]:
                 samples += int(n)
                 loss_sum += float(msg[m + 1]) * n
                 loss_n += n
-        inbox.release(sender)
         done = version >= budget
+        if done:  # this worker gets its stop signal: expect nothing more from it
+            inbox.forget(sender)
+        else:
+            inbox.release(sender)
         model.tail[0] = STOP if done else version
         try:
             comm.send(model.buffer, sender, payload_bytes=m * itemsize)
