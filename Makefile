@@ -31,11 +31,12 @@ NBVAL_ARGS := --nbval-lax --nbval-current-env --nbval-cell-timeout=120 -p no:ran
 DEMO_OUT ?= runs/demo
 
 .DEFAULT_GOAL := help
-.PHONY: help install lab test demo lint clean distclean exercises
+.PHONY: help install lab test soak demo lint clean distclean exercises
 
 help:
 	@echo "make lab        open the course in JupyterLab (sets up .venv on first use)"
 	@echo "make test       run every test, then every notebook in $(NBVAL_DIRS)"
+	@echo "make soak       100 back-to-back runs: nothing may leak"
 	@echo "make demo       a 2-worker sync run on digits; record in $(DEMO_OUT)"
 	@echo "make lint       ruff check ddlkit tests"
 	@echo "make install    only set up .venv"
@@ -70,7 +71,7 @@ lab: $(STAMP)
 # ("no tests collected") is not a failure.
 test: $(STAMP)
 	@status=0; \
-	$(PY) -m pytest tests || status=$$?; \
+	$(PY) -m pytest tests --ignore=tests/soak || status=$$?; \
 	if find $(NBVAL_DIRS) -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' 2>/dev/null | grep -q .; then \
 	  rc=0; \
 	  $(PY) -m pytest $(NBVAL_ARGS) $(NBVAL_DIRS) || rc=$$?; \
@@ -78,6 +79,15 @@ test: $(STAMP)
 	else \
 	  echo "make test: no notebooks in $(NBVAL_DIRS) yet; nbval step skipped"; \
 	fi; \
+	exit $$status
+
+# 100 back-to-back runs in one process: no leaked process, file descriptor or temp file.
+# It gets a temp folder of its own, so other programs' temp files cannot confuse it.
+soak: $(STAMP)
+	@tmp=$$(mktemp -d); status=0; \
+	TMPDIR=$$tmp $(PY) -m pytest tests/soak -s -p no:cacheprovider --basetemp=$$tmp.pytest || status=$$?; \
+	left=$$(ls -A $$tmp); rm -rf $$tmp $$tmp.pytest; \
+	if [ -n "$$left" ]; then echo "make soak: left in its temp folder: $$left"; status=1; fi; \
 	exit $$status
 
 demo: $(STAMP)

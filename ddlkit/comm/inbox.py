@@ -44,6 +44,7 @@ class Inbox:
         self.buffers = buffers
         self.payload_bytes = payload_bytes
         self.lost: set[int] = set()
+        self._closed = False
         self._arrivals: queue.SimpleQueue[tuple[int, float, float, str | None]] = (
             queue.SimpleQueue())
         self._go = {s: threading.Event() for s in senders}
@@ -57,11 +58,14 @@ class Inbox:
         while True:
             self._go[sender].wait()
             self._go[sender].clear()
+            if self._closed:
+                return
             t_post = time.perf_counter()
             try:
                 dist.irecv(buf, sender, group=self.comm.group).wait()
-            except RuntimeError as err:  # the sender's connection closed
-                self._arrivals.put((sender, t_post, time.perf_counter(), str(err)))
+            except Exception as err:  # noqa: BLE001 - the connection closed, or we shut down
+                if not self._closed:
+                    self._arrivals.put((sender, t_post, time.perf_counter(), str(err)))
                 return
             self._arrivals.put((sender, t_post, time.perf_counter(), None))
 
@@ -84,6 +88,12 @@ class Inbox:
         nbytes = self.buffers[sender].numel() * self.buffers[sender].element_size()
         self.comm.recorder.add("recv", sender, nbytes, self.payload_bytes, t_post, t_wait, t_end)
         return sender
+
+    def close(self) -> None:
+        """No more messages are expected: listeners stop instead of posting receives."""
+        self._closed = True
+        for go in self._go.values():
+            go.set()
 
     def forget(self, sender: int) -> None:
         """Give up on ``sender`` (found gone another way); ignore what it still delivers."""

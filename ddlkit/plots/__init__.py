@@ -9,11 +9,14 @@ from ddlkit.plots._breakdown import time_breakdown
 from ddlkit.plots._communication import communication
 from ddlkit.plots._comparison import comparison
 from ddlkit.plots._convergence import convergence, convergence_panel
+from ddlkit.plots._display import register_notebook_display
 from ddlkit.plots._live import LivePlot
 from ddlkit.plots._shards import shards, shards_for
 from ddlkit.plots._staleness import staleness
 from ddlkit.plots._style import KIND_COLORS
 from ddlkit.plots._timeline import timeline
+
+register_notebook_display()
 
 __all__ = ["KIND_COLORS", "LivePlot", "communication", "comparison", "convergence",
            "convergence_panel", "shards", "shards_for", "staleness", "time_breakdown",

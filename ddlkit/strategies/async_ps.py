@@ -94,6 +94,7 @@ def _server(ctx: Context) -> dict[str, Any]:
                 evaluate(ctx, trainer, rnd, samples, loss_sum / loss_n, updates=version)
                 loss_sum, loss_n = 0.0, 0.0
             ctx.reporter.progress(rnd, exp.steps, samples)
+    inbox.close()
     out = final_state(trainer)
     out["staleness"] = staleness
     return out

@@ -69,8 +69,9 @@ def _server(ctx: Context) -> dict[str, Any]:
             loss_sum += sum(float(buffers[r][m + 1]) * n for r, n in zip(ranks, counts))
             loss_n += total
             opt.step(grad)  # Step 7: update the global model.
-        for r in ranks:
-            inbox.release(r)
+        if step < exp.steps:  # after the last step nothing more is coming
+            for r in ranks:
+                inbox.release(r)
         samples += int(total)
         # Step 8: send the new parameters to every worker.
         for r in _broadcast(comm, trainer.model.flat, live):
@@ -82,6 +83,7 @@ def _server(ctx: Context) -> dict[str, Any]:
             evaluate(ctx, trainer, step, samples, loss_sum / loss_n)
             loss_sum, loss_n = 0.0, 0.0
         ctx.reporter.progress(step, exp.steps, samples)
+    inbox.close()
     return final_state(trainer)
 
 
