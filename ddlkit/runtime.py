@@ -76,8 +76,9 @@ def run(experiment: Experiment, on_event: OnEvent | None = None,
                  if mode.has_server and experiment.continues_after_worker_loss else set())
     session = _Session(job, roles, experiment.timeout_s, on_event, tolerated)
 
-    def finish() -> RunResult:
+    def finish(**meta: Any) -> RunResult:
         result = session.result(experiment)
+        result.meta.update({k: v for k, v in meta.items() if v is not None})
         if resumed:
             result.meta["resumed_from"] = resumed
         if record_dir is not None:
@@ -91,7 +92,8 @@ def run(experiment: Experiment, on_event: OnEvent | None = None,
     except (WorkerFailed, RunTimeout) as exc:
         session.end("timeout" if isinstance(exc, RunTimeout) else "failed", str(exc),
                     getattr(exc, "traceback", None) or None)
-        exc.result = finish()
+        failed_rank = getattr(exc, "rank", None)
+        exc.result = finish(failed_rank=failed_rank)
         raise
     except BaseException as exc:  # KeyboardInterrupt, a failing on_event, ...
         session.end("failed", f"{type(exc).__name__}: {exc}")

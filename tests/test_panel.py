@@ -93,3 +93,20 @@ def test_lock_show_and_relevant_parameters() -> None:
     assert panel.controls["size_ratio"].layout.display == "none"
     with pytest.raises(ValueError, match="unknown control"):
         ExperimentPanel(SMALL, lock=["nonsense"])
+
+
+def test_fault_menu_kills_a_worker_and_the_timeline_shows_it() -> None:
+    panel = ExperimentPanel(SMALL.replace(steps=40))
+    panel.set(mode="async", workers=3, fault="kill-worker")
+    result = panel.run()
+    assert result.config.faults == ("kill:3@20",)
+    assert [x["rank"] for x in result.lost] == [3]
+    assert "lost rank 3" in panel.status.value
+    marks = [line for ax in panel.figures["timeline"].axes for line in ax.get_lines()
+             if line.get_gid() == "end:3"]
+    assert marks, "the timeline marks where the lost worker stopped"
+    panel.set(mode="sync", fault="kill-server")
+    assert panel.run() is not None  # the partial result of the failed run
+    assert "rank 0 (server)" in panel.status.value and "killed by signal 9" in panel.status.value
+    assert any(line.get_gid() == "end:0" for ax in panel.figures["timeline"].axes
+               for line in ax.get_lines())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ddlkit.accounting import split_wait
@@ -102,5 +103,31 @@ def timeline(result: RunResult, max_steps: int | None = None) -> Figure:
         ax.set_xlim(0, (right if until is None else until) - t0)
         ax.set_xlabel("wall-clock time since training start (s)")
         ax.grid(axis="y", visible=False)
+        _mark_ends(ax, result, t0, until)
         kind_legend(fig, KINDS)
     return fig
+
+
+def _mark_ends(ax: Axes, result: RunResult, t0: float, until: float | None) -> None:
+    """A red cross where a lost or failed rank's row stops, labelled with what happened.
+
+    A killed process takes its last unsent events with it (ranks send them in batches),
+    so its row may stop a little early; with no events at all, the cross goes where the
+    parent noticed the loss (or, for a failed run, at the last recorded event).
+    """
+    noticed = {int(x["rank"]): x.get("t") for x in result.lost}
+    marks = {int(x["rank"]): x.get("how", "lost") for x in result.lost}
+    failed = result.meta.get("failed_rank")
+    if failed is not None:
+        marks[int(failed)] = "failed: " + (result.error or "").split(") ", 1)[-1]
+    last_event = max((e.t_end for e in result.events), default=t0)
+    for rank, how in marks.items():
+        ends = [e.t_end for e in result.events if e.rank == rank]
+        end = max(ends) if ends else (noticed.get(rank) or last_event)
+        if until is not None and end > until:
+            continue
+        x = end - t0
+        ax.plot([x], [rank], marker="X", markersize=14, color="#d62728", gid=f"end:{rank}",
+                linestyle="none")
+        ax.annotate(how, (x, rank), xytext=(8, -10), textcoords="offset points",
+                    color="#d62728", fontsize=11)

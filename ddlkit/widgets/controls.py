@@ -9,7 +9,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from ddlkit.config import ALLREDUCE_IMPLS, MODELS, OPTIMIZERS, Experiment
+from ddlkit.config import ALLREDUCE_IMPLS, MODELS, OPTIMIZERS, WORKER_LOSS, Experiment
 from ddlkit.data import DATASETS, SCHEMES
 from ddlkit.modes import MODES
 
@@ -67,8 +67,28 @@ def build_controls(exp: Experiment) -> dict[str, w.ValueWidget]:
                                           value=exp.allreduce_impl,
                                           description="all-reduce", style=_STYLE),
         "seed": w.IntText(value=exp.seed, description="seed", style=_STYLE),
+        "fault": w.Dropdown(options=[(label, key) for key, label in FAULTS.items()],
+                            value="none", description="fault mid-run", style=_STYLE),
+        "on_worker_loss": w.ToggleButtons(options=list(WORKER_LOSS), value=exp.on_worker_loss,
+                                          description="on worker loss", style=_STYLE),
     }
     return c
+
+
+#: the panel's fault menu: each choice becomes a ``faults`` spec at mid-run
+FAULTS = {"none": "none", "kill-worker": "kill the last worker",
+          "kill-server": "kill the server (rank 0)", "drop-worker": "the last worker leaves",
+          "slow-worker": "slow the last worker down (+20 ms a step)"}
+
+
+def fault_spec(choice: str, exp: Experiment, workers: int, has_server: bool) -> tuple[str, ...]:
+    """The ``faults`` spec for a fault-menu choice, at half the run's steps."""
+    step = max(1, exp.steps // 2)
+    last = workers if has_server else workers - 1
+    specs = {"none": (), "kill-worker": (f"kill:{last}@{step}",),
+             "kill-server": (f"kill:0@{step}",), "drop-worker": (f"drop:{last}@{step}",),
+             "slow-worker": (f"delay:{last}@{step}=0.02",)}
+    return specs[choice]
 
 
 def experiment_from(controls: dict[str, w.ValueWidget], base: Experiment) -> Experiment:
@@ -76,11 +96,13 @@ def experiment_from(controls: dict[str, w.ValueWidget], base: Experiment) -> Exp
 
     The straggler delay slows the last worker, the usual picture of one slow machine.
     """
-    values = {k: v.value for k, v in controls.items() if k != "straggler_s"}
+    values = {k: v.value for k, v in controls.items() if k not in ("straggler_s", "fault")}
     delay = float(controls["straggler_s"].value)
     workers = int(values["workers"])
     values["worker_delays"] = (0.0,) * (workers - 1) + (delay,) if delay > 0 else ()
-    return base.replace(**values)
+    exp = base.replace(**values)
+    faults = fault_spec(controls["fault"].value, exp, workers, MODES[exp.mode].has_server)
+    return exp.replace(faults=faults) if faults else exp
 
 
 def refresh_visibility(controls: dict[str, w.ValueWidget]) -> None:
@@ -91,3 +113,4 @@ def refresh_visibility(controls: dict[str, w.ValueWidget]) -> None:
         controls[name].layout.display = None if scheme == owner else "none"
     is_ar = controls["mode"].value == "allreduce"
     controls["allreduce_impl"].layout.display = None if is_ar else "none"
+    controls["on_worker_loss"].layout.display = "none" if is_ar else None

@@ -231,6 +231,9 @@ def _summary_html(result: RunResult) -> str:
     parts.append(f"{result.total_bytes / 1e6:.2f} MB sent")
     if result.staleness:
         parts.append(f"max staleness {max(result.staleness)}")
+    for lost in result.lost:
+        parts.append(f"<b>lost rank {lost['rank']}</b> "
+                     f"({html.escape(str(lost.get('how', '')))}), carried on")
     return " · ".join(parts)
 
 
