@@ -13,6 +13,7 @@ import os
 import signal
 import threading
 from multiprocessing.context import BaseContext
+from typing import Any
 
 PRELOAD = ["torch", "torch.distributed", "ddlkit.worker", "ddlkit.warm",
            "ddlkit.strategies.sync_ps", "ddlkit.strategies.async_ps",
@@ -44,3 +45,20 @@ def worker_context() -> BaseContext:
         else:
             os.environ["OMP_NUM_THREADS"] = saved
     return ctx
+
+
+def stop_processes(procs: list[Any], grace_s: float = 2.0) -> None:
+    """End processes we started, by PID: SIGTERM, wait, SIGKILL if needed, then reap."""
+    for p in procs:
+        if p.pid is not None and p.is_alive():
+            p.terminate()
+    for p in procs:
+        if p.pid is None:
+            continue
+        p.join(grace_s)
+        if p.is_alive():
+            p.kill()
+            p.join(grace_s)
+    for p in procs:
+        if p.pid is not None and not p.is_alive():
+            p.close()

@@ -25,8 +25,9 @@ from ddlkit import checkpoint, worker
 from ddlkit.collector import Collector
 from ddlkit.config import Experiment
 from ddlkit.errors import ConfigError, RunTimeout, WorkerFailed
-from ddlkit.launcher import worker_context
+from ddlkit.launcher import stop_processes, worker_context
 from ddlkit.modes import MODES
+from ddlkit.pool import WorkerPool
 from ddlkit.result import RunResult
 
 HOST = "127.0.0.1"
@@ -42,7 +43,8 @@ OnEvent = Callable[[Any], None]
 def run(experiment: Experiment, on_event: OnEvent | None = None,
         record_dir: str | os.PathLike[str] | None = None,
         stop: threading.Event | None = None,
-        resume_from: str | os.PathLike[str] | None = None) -> RunResult:
+        resume_from: str | os.PathLike[str] | None = None,
+        pool: WorkerPool | None = None) -> RunResult:
     """Run ``experiment`` on real processes over gloo and return its :class:`RunResult`.
 
     ``on_event`` receives :mod:`ddlkit.live` events as they happen. With ``record_dir``
@@ -50,6 +52,7 @@ def run(experiment: Experiment, on_event: OnEvent | None = None,
     (``checkpoint_every``) go to its ``checkpoints/`` folder. ``resume_from`` names the
     record folder of an interrupted run to continue from its last checkpoint. Setting
     ``stop`` ends the run early; the partial result comes back with ``status="stopped"``.
+    With a :class:`~ddlkit.pool.WorkerPool` the run uses its warm processes.
     Raises :class:`~ddlkit.errors.WorkerFailed` (naming the rank) or
     :class:`~ddlkit.errors.RunTimeout`; either carries the partial result as ``.result``.
     """
@@ -74,7 +77,7 @@ def run(experiment: Experiment, on_event: OnEvent | None = None,
                             checkpoint_dir=checkpoint_dir, resume_path=resume_path)
     tolerated = ({r for r in range(1, experiment.world_size)}
                  if mode.has_server and experiment.continues_after_worker_loss else set())
-    session = _Session(job, roles, experiment.timeout_s, on_event, tolerated)
+    session = _Session(job, roles, experiment.timeout_s, on_event, tolerated, pool)
 
     def finish(**meta: Any) -> RunResult:
         result = session.result(experiment)
@@ -133,8 +136,11 @@ class _Session:
     """The parent's side of one run: processes, pipes, store and what they reported."""
 
     def __init__(self, job: Callable[..., Any], roles: list[str], timeout_s: float,
-                 on_event: OnEvent | None, tolerated: set[int] | None = None) -> None:
+                 on_event: OnEvent | None, tolerated: set[int] | None = None,
+                 pool: WorkerPool | None = None) -> None:
         self.job = job
+        self.pool = pool
+        self.members: list[Any] = []
         self.timeout_s = timeout_s
         self.world = len(roles)
         self.roles = roles
@@ -158,6 +164,14 @@ class _Session:
         self.store = dist.TCPStore(HOST, 0, is_master=True, wait_for_workers=False,
                                    timeout=timedelta(seconds=worker.GLOO_TIMEOUT_S))
         prefix = f"ddlkit/{uuid.uuid4().hex}/"
+        if self.pool is not None:  # warm processes: only a fresh rendezvous
+            self.members = self.pool.acquire(self.world)
+            for rank, m in enumerate(self.members):
+                self.procs.append(m.proc)
+                self.conns[m.conn] = rank
+                m.conn.send((rank, self.world, self.job, self.store.port, prefix, HOST))
+            self.started = time.perf_counter()
+            return
         for rank in range(self.world):
             reader, writer = ctx.Pipe(duplex=False)
             proc = ctx.Process(
@@ -244,21 +258,15 @@ class _Session:
         if not self.wall:
             self.wall = time.perf_counter() - self.t0
         self.status, self.error, self.error_detail = status, error, detail
-        for p in self.procs:
-            if p.pid is not None and p.is_alive():
-                p.terminate()
-        for p in self.procs:
-            if p.pid is None:
-                continue
-            p.join(TERMINATE_GRACE_S)
-            if p.is_alive():
-                p.kill()
-                p.join(TERMINATE_GRACE_S)
-        for p in self.procs:
-            if p.pid is not None and not p.is_alive():
-                p.close()
-        for conn in list(self.conns):
-            conn.close()
+        if self.pool is not None and self.members:
+            # Ranks that finished cleanly go back to the pool; the rest are replaced.
+            healthy = set(self.col.outputs) if status == "ok" else set()
+            self.pool.release(self.members, healthy)
+            self.members = []
+        else:
+            stop_processes(self.procs, TERMINATE_GRACE_S)
+            for conn in list(self.conns):
+                conn.close()
         self.conns.clear()
         self.store = None  # the master store closes its listening socket
 

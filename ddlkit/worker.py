@@ -59,20 +59,19 @@ def run_experiment(config: dict[str, Any], comm: Communicator, reporter: Reporte
     return mode.strategy()(ctx)
 
 
-def main(rank: int, world_size: int, job: Callable[[Communicator, Reporter], Any],
-         store_port: int, prefix: str, conn: Any, parent_pid: int,
-         host: str = "127.0.0.1") -> None:
-    """Run ``job`` as one rank of a gloo group, then end the process with ``os._exit``.
-
-    ``job`` must be importable (a module-level function, or a ``functools.partial`` of
-    one); a function defined in a notebook cannot be sent to a worker. Arguments are
-    plain values: a forkserver child keeps the forkserver's environment, so nothing may
-    be passed through ``os.environ``.
-    """
+def prepare_process(parent_pid: int) -> None:
+    """Once per worker process: default SIGINT, a parent watchdog, one compute thread."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     watch_parent(parent_pid)
     torch.set_num_threads(1)
-    code = 0
+
+
+def run_rank(rank: int, world_size: int, job: Callable[[Communicator, Reporter], Any],
+             store_port: int, prefix: str, conn: Any, host: str = "127.0.0.1") -> str:
+    """Join the run's gloo group, run ``job``, report through ``conn``, leave the group.
+
+    Returns how the rank ended: ``done``, ``left`` (a planned departure) or ``error``.
+    """
     try:
         store = dist.PrefixStore(prefix, dist.TCPStore(
             host, store_port, is_master=False, timeout=timedelta(seconds=GLOO_TIMEOUT_S)))
@@ -86,16 +85,58 @@ def main(rank: int, world_size: int, job: Callable[[Communicator, Reporter], Any
         except LeaveRun as leave:  # a planned, clean departure: peers see the link close
             reporter.flush()
             reporter.send("left", rank, str(leave))
-            return
+            return "left"
         reporter.flush()
         reporter.send("done", rank, out)
         dist.destroy_process_group()
+        return "done"
     except BaseException:  # noqa: BLE001 - report anything, including SystemExit
-        code = 1
         try:
             conn.send(("error", rank, traceback.format_exc()))
         except Exception:  # noqa: BLE001 - the parent may be gone already
             pass
+        return "error"
+
+
+def main(rank: int, world_size: int, job: Callable[[Communicator, Reporter], Any],
+         store_port: int, prefix: str, conn: Any, parent_pid: int,
+         host: str = "127.0.0.1") -> None:
+    """Run ``job`` as one rank of a gloo group, then end the process with ``os._exit``.
+
+    ``job`` must be importable (a module-level function, or a ``functools.partial`` of
+    one); a function defined in a notebook cannot be sent to a worker. Arguments are
+    plain values: a forkserver child keeps the forkserver's environment, so nothing may
+    be passed through ``os.environ``.
+    """
+    prepare_process(parent_pid)
+    ended = run_rank(rank, world_size, job, store_port, prefix, conn, host)
+    try:
+        conn.close()
+    finally:
+        os._exit(1 if ended == "error" else 0)
+
+
+def serve(conn: Any, parent_pid: int) -> None:
+    """A pooled worker: run one rank after another, as the pool's parent asks.
+
+    Each request is ``(rank, world_size, job, store_port, prefix, host)`` and gets a
+    fresh rendezvous and process group. After an error or a planned departure the
+    process ends (its gloo state cannot be trusted), and the pool replaces it.
+    """
+    prepare_process(parent_pid)
+    code = 0
+    try:
+        while True:
+            try:
+                request = conn.recv()
+            except (EOFError, OSError):  # the pool is gone
+                break
+            if request is None:  # a clean close
+                break
+            ended = run_rank(*request[:5], conn, request[5])
+            if ended != "done":
+                code = 1 if ended == "error" else 0
+                break
     finally:
         try:
             conn.close()

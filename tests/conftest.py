@@ -36,7 +36,11 @@ def _infrastructure() -> set[int]:
     """multiprocessing's own long-lived helpers (forkserver, resource tracker)."""
     from multiprocessing import forkserver, resource_tracker
 
+    from ddlkit import pool
+
     pids = {forkserver._forkserver._forkserver_pid, resource_tracker._resource_tracker._pid}
+    if pool._shared is not None and not pool._shared.closed:  # the panel's warm workers
+        pids |= set(pool._shared.pids)
     return {p for p in pids if p}
 
 
@@ -52,6 +56,20 @@ def _alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state != "Z"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_pool_closes_cleanly():
+    """At the end of the session the panel's shared pool closes and leaves nothing."""
+    yield
+    from ddlkit import pool
+
+    if pool._shared is not None:
+        pool._shared.close()
+    deadline = time.monotonic() + 5.0
+    while leftover_workers() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not leftover_workers(), f"left after the session: {sorted(leftover_workers())}"
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from ddlkit import plots
 from ddlkit.config import Experiment
 from ddlkit.errors import ConfigError, RunTimeout, WorkerFailed
 from ddlkit.live import EvalPoint, Progress
+from ddlkit.pool import WorkerPool, shared_pool
 from ddlkit.result import RunResult
 from ddlkit.runtime import run as run_experiment
 from ddlkit.widgets.controls import build_controls, experiment_from, refresh_visibility
@@ -32,14 +33,19 @@ class ExperimentPanel:
     """An ipywidgets panel over :class:`~ddlkit.config.Experiment` and :func:`ddlkit.run`.
 
     ``lock`` names controls a notebook fixes for its lesson (shown disabled); ``show``
-    limits which controls appear at all. ``results`` holds every finished run,
-    ``compared`` the runs kept for the comparison overlay.
+    limits which controls appear at all. Runs use the kernel's warm worker pool
+    (``pool="shared"``), so a run answers quickly; pass ``pool=None`` for fresh
+    processes. ``results`` holds every finished run, ``compared`` the runs kept for the
+    comparison overlay.
     """
 
     def __init__(self, experiment: Experiment | None = None, *, lock: Iterable[str] = (),
-                 show: Iterable[str] | None = None, runner: Runner = run_experiment) -> None:
+                 show: Iterable[str] | None = None, runner: Runner = run_experiment,
+                 pool: WorkerPool | str | None = "shared") -> None:
         self.base = experiment or Experiment(workers=4, steps=100)
         self.runner = runner
+        #: warm workers for the runs: the kernel's shared pool by default, None for fresh
+        self.pool = pool
         self.controls = build_controls(self.base)
         self.locked = set(lock)
         unknown = (self.locked | set(show or ())) - set(self.controls)
@@ -165,7 +171,8 @@ class ExperimentPanel:
 
         result: RunResult | None = None
         try:
-            result = self.runner(exp, on_event=on_event, stop=self._stop)
+            pool = shared_pool() if self.pool == "shared" else self.pool
+            result = self.runner(exp, on_event=on_event, stop=self._stop, pool=pool)
         except (WorkerFailed, RunTimeout) as err:
             self._fail(f"Run failed: {err}", getattr(err, "traceback", None) or repr(err))
             result = err.result
