@@ -16,7 +16,7 @@ from ddlkit.faults import Fault, parse_fault
 from ddlkit.modes import MODES
 
 MAX_WORKERS = 16
-MODELS = ("linear", "mlp")
+MODELS = ("linear", "mlp", "cnn", "rnn")
 OPTIMIZERS = ("sgd", "momentum", "adam")
 ALLREDUCE_IMPLS = ("ring", "gloo")
 DTYPES = ("float32", "float64")
@@ -36,6 +36,9 @@ class Experiment:
     parameter server does when a worker is lost: ``fail`` (stop the run), ``continue``
     (carry on with the survivors) or ``auto`` (async continues, sync fails).
     ``checkpoint_every`` k > 0 makes the model's holder save a checkpoint every k steps.
+    ``model`` must suit ``dataset`` (:func:`models_for`): ``linear`` and ``mlp`` take
+    feature vectors, ``cnn`` the ``digits`` images, and ``rnn`` (a character language
+    model) only ``text``, whose topics are its classes for label-based sharding.
     """
 
     mode: str = "sync"
@@ -120,7 +123,22 @@ class Experiment:
             parts.append(self.sharding)
         if any(self.worker_delays):
             parts.append("straggler")
+        parts.extend(self.faults)
+        if self.on_worker_loss != "auto":
+            parts.append(f"on loss: {self.on_worker_loss}")
         return " · ".join(parts)
+
+
+def models_for(dataset: str) -> tuple[str, ...]:
+    """The models that can train on ``dataset``.
+
+    ``linear`` and ``mlp`` take feature vectors, ``cnn`` takes images (``digits``, whose 64
+    features are an 8×8 image) and ``rnn`` is a language model that takes only ``text``.
+    """
+    info = DATASETS[dataset]
+    if info.is_text:
+        return ("rnn",)
+    return ("linear", "mlp", "cnn") if info.image_shape else ("linear", "mlp")
 
 
 # -- validation -------------------------------------------------------------------
@@ -149,6 +167,17 @@ def _validate(e: Experiment) -> None:
     _int("workers", e.workers, 1, MAX_WORKERS)
     _choice("dataset", e.dataset, list(DATASETS))
     _choice("model", e.model, MODELS)
+    allowed_models = models_for(e.dataset)
+    if e.model not in allowed_models:
+        if DATASETS[e.dataset].is_text:
+            allowed = (f"for dataset {e.dataset!r} only 'rnn': its samples are character "
+                       f"sequences, which only the language model reads")
+        else:
+            why = {"cnn": "'cnn' reads 8×8 images, as in dataset='digits'",
+                   "rnn": "'rnn' is a language model, for dataset='text'"}[e.model]
+            allowed = (f"for dataset {e.dataset!r} one of "
+                       f"{', '.join(map(repr, allowed_models))}; {why}")
+        raise ConfigError("model", e.model, allowed)
     _choice("sharding", e.sharding, SCHEMES)
     _float("dirichlet_alpha", e.dirichlet_alpha, 0.0, 1000.0, lo_open=True)
     _float("size_ratio", e.size_ratio, 1.0, 1000.0)
@@ -172,9 +201,10 @@ def _validate(e: Experiment) -> None:
     if e.workers > info.n_train:
         raise ConfigError("workers", e.workers, f"at most {info.n_train} for {e.dataset!r}")
     if e.sharding in LABEL_SCHEMES and not info.is_classification:
+        labelled = ", ".join(repr(n) for n, i in DATASETS.items() if i.is_classification)
         raise ConfigError("sharding", e.sharding,
                           f"{e.dataset!r} has no class labels; use 'iid', 'unbalanced' or "
-                          f"'stream', or a classification dataset ('iris', 'digits')")
+                          f"'stream', or a dataset with labels ({labelled})")
     if e.sharding == "label-skew":
         _int("classes_per_worker", e.classes_per_worker, 1, info.n_classes)
     else:

@@ -41,6 +41,12 @@ class Reporter:
         if now - self._last_flush >= FLUSH_EVERY_S:
             self.flush()
 
+    def maybe_flush(self) -> None:
+        """Send buffered events if the last flush is ``FLUSH_EVERY_S`` old (so a killed
+        rank loses at most that much of its timeline)."""
+        if time.perf_counter() - self._last_flush >= FLUSH_EVERY_S:
+            self.flush()
+
     def eval_row(self, row: dict[str, Any]) -> None:
         """Send one history row (step, samples, losses, accuracy, time) and flush events."""
         self.send("eval", self.rank, row)
@@ -74,6 +80,7 @@ class Context:
     def set_step(self, step: int) -> None:
         """Tag subsequent events with ``step`` and apply any fault planned for it."""
         self.recorder.step = step
+        self.reporter.maybe_flush()
         self.faults.before_step(step)
 
     def worker_lost(self, rank: int, reason: str) -> None:

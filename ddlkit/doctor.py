@@ -237,8 +237,12 @@ def _leftover_processes() -> set[int]:
     """Live descendants of this process, except multiprocessing's forkserver and tracker."""
     from multiprocessing import forkserver, resource_tracker
 
+    from ddlkit import pool
+
     helpers = {getattr(forkserver._forkserver, "_forkserver_pid", None),
                getattr(resource_tracker._resource_tracker, "_pid", None)}
+    if pool._shared is not None and not pool._shared.closed:  # warm workers, kept on purpose
+        helpers |= set(pool._shared.pids)
     left = {p.pid for p in multiprocessing.active_children() if p.pid is not None}
     if Path("/proc").is_dir():
         left |= _descendants(os.getpid())

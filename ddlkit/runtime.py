@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import os
+import socket
 import threading
 import time
 import uuid
@@ -124,8 +125,28 @@ def run_ranks(job: Callable[..., Any], world_size: int, timeout_s: float = 60.0,
     return [session.outputs.get(r) for r in range(world_size)]
 
 
+def loopback_store() -> dist.TCPStore:
+    """The run's rendezvous store, listening on 127.0.0.1 only, on a port the OS picks.
+
+    ``TCPStore(host, 0)`` alone listens on every interface; binding the socket ourselves
+    and handing it over keeps the (unauthenticated) store off the network.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind((HOST, 0))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return dist.TCPStore(HOST, 0, is_master=True, wait_for_workers=False,
+                         timeout=timedelta(seconds=worker.GLOO_TIMEOUT_S),
+                         master_listen_fd=sock.detach())  # the store owns and closes it
+
+
 def _refuse_inside_worker(what: str) -> None:
-    if multiprocessing.parent_process() is not None:
+    # While a child re-imports the script, it is "_inheriting"; later it has a parent.
+    importing = getattr(multiprocessing.current_process(), "_inheriting", False)
+    if importing or multiprocessing.parent_process() is not None:
         raise RuntimeError(
             f"{what} was called inside a worker process. This happens when a script calls "
             f"it at top level: each worker re-imports the script. Put the call under "
@@ -161,8 +182,7 @@ class _Session:
     def start(self) -> None:
         ctx = worker_context()
         self.t0 = self.col.t0 = time.perf_counter()
-        self.store = dist.TCPStore(HOST, 0, is_master=True, wait_for_workers=False,
-                                   timeout=timedelta(seconds=worker.GLOO_TIMEOUT_S))
+        self.store = loopback_store()
         prefix = f"ddlkit/{uuid.uuid4().hex}/"
         if self.pool is not None:  # warm processes: only a fresh rendezvous
             self.members = self.pool.acquire(self.world)

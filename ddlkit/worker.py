@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import select
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -26,6 +27,8 @@ from ddlkit.context import Context, Reporter
 from ddlkit.faults import FaultPlan, LeaveRun
 from ddlkit.modes import MODES
 
+#: the loopback interface's name, for GLOO_SOCKET_IFNAME (local runs only)
+LOOPBACK_IFNAME = "lo0" if sys.platform == "darwin" else "lo"
 #: gloo's own timeout for any one operation (the default is 30 minutes)
 GLOO_TIMEOUT_S = 45.0
 
@@ -73,6 +76,9 @@ def run_rank(rank: int, world_size: int, job: Callable[[Communicator, Reporter],
     Returns how the rank ended: ``done``, ``left`` (a planned departure) or ``error``.
     """
     try:
+        # gloo listens on the address the host name resolves to unless told an interface:
+        # keep a local run's traffic on the loopback interface.
+        os.environ["GLOO_SOCKET_IFNAME"] = LOOPBACK_IFNAME
         store = dist.PrefixStore(prefix, dist.TCPStore(
             host, store_port, is_master=False, timeout=timedelta(seconds=GLOO_TIMEOUT_S)))
         dist.init_process_group("gloo", store=store, rank=rank, world_size=world_size,

@@ -22,7 +22,7 @@ from ddlkit.plots._style import (
 from ddlkit.result import RunResult
 
 #: above this many ranks, bar labels are tilted and values are not written on bars
-CROWDED = 5
+CROWDED = 4
 
 
 def rank_tick(result: RunResult, rank: int) -> str:

@@ -100,6 +100,8 @@ def experiment_from(controls: dict[str, w.ValueWidget], base: Experiment) -> Exp
     delay = float(controls["straggler_s"].value)
     workers = int(values["workers"])
     values["worker_delays"] = (0.0,) * (workers - 1) + (delay,) if delay > 0 else ()
+    if not MODES[values["mode"]].has_server:  # the control is hidden: it does not apply
+        values["on_worker_loss"] = "auto"
     exp = base.replace(**values)
     faults = fault_spec(controls["fault"].value, exp, workers, MODES[exp.mode].has_server)
     return exp.replace(faults=faults) if faults else exp

@@ -10,6 +10,7 @@ import base64
 import html
 import io
 import threading
+import time
 from typing import Any, Callable, Iterable
 
 import ipywidgets as w
@@ -20,7 +21,7 @@ from tqdm.auto import tqdm
 from ddlkit import plots
 from ddlkit.config import Experiment
 from ddlkit.errors import ConfigError, RunTimeout, WorkerFailed
-from ddlkit.live import EvalPoint, Progress
+from ddlkit.live import Progress
 from ddlkit.pool import WorkerPool, shared_pool
 from ddlkit.result import RunResult
 from ddlkit.runtime import run as run_experiment
@@ -161,14 +162,26 @@ class ExperimentPanel:
             self.progress_box.children = [self._bar.container]
         self.status.value = f"Running <b>{html.escape(exp.label())}</b> …"
 
-        def on_event(event: object) -> None:
+        def on_event(event: object) -> None:  # cheap: it runs in the run's monitor loop
             live.update(event)
             if isinstance(event, Progress):
                 self._bar.n = event.step
                 self._bar.refresh()
-            if isinstance(event, EvalPoint) and live.due():
-                self._show(self.live, live.figure(), "live")
 
+        finished = threading.Event()
+
+        def draw_live() -> None:
+            """Redraw the live plot on its own thread, never more than a third of the time,
+            so drawing neither delays the monitor loop nor starves the workers of CPU."""
+            pause = 0.3
+            while not finished.wait(pause):
+                if live.due():
+                    t = time.perf_counter()
+                    self._show(self.live, live.figure(), "live")
+                    pause = max(0.3, 2 * (time.perf_counter() - t))
+
+        drawer = threading.Thread(target=draw_live, name="ddlkit-panel-draw", daemon=True)
+        drawer.start()
         result: RunResult | None = None
         try:
             pool = shared_pool() if self.pool == "shared" else self.pool
@@ -179,6 +192,8 @@ class ExperimentPanel:
         except Exception as err:  # noqa: BLE001 - shown in the panel, not as a traceback wall
             self._fail(f"Run failed: {type(err).__name__}: {err}", repr(err))
         finally:
+            finished.set()
+            drawer.join()
             self._bar.close()
             self._set_running(False)
         if result is not None:
