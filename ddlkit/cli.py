@@ -40,7 +40,8 @@ FIELD_HELP: dict[str, str] = {
     "mode": "training mode: " + "; ".join(f"{m.name} = {m.summary}" for m in MODES.values()),
     "workers": "number of worker processes (a parameter server adds one more process)",
     "dataset": "dataset to train on",
-    "model": "model: a linear layer, or an MLP with one hidden layer",
+    "model": "model: a linear layer, an MLP with one hidden layer, a small CNN (digits only) "
+             "or a character-level LSTM language model (text only)",
     "sharding": "how the training set is split across workers",
     "dirichlet_alpha": "Dirichlet concentration for --sharding dirichlet "
                        "(small = more skewed); a positive number",
@@ -51,7 +52,8 @@ FIELD_HELP: dict[str, str] = {
     "momentum": "momentum coefficient for --optimizer momentum (0 to 0.999)",
     "batch_size": "per-worker batch size (samples per step)",
     "steps": "training steps per worker (synchronous rounds; async: steps × workers updates)",
-    "hidden": "hidden units of the MLP (count)",
+    "hidden": "hidden units of the MLP or the LSTM; features the CNN's convolutions pass to "
+              "its last layer (count)",
     "seed": "random seed for data split, sharding and initial weights",
     "eval_every": "evaluate on the test set every this many steps",
     "worker_delays": "extra seconds each worker sleeps per step, comma-separated, one per "

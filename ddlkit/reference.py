@@ -4,6 +4,8 @@ Sync PS and all-reduce with N workers should produce exactly what one process ge
 training an ordinary ``nn.Module`` with ``torch.optim`` on the union of the N workers'
 batches at every step (each worker's batch is drawn by the same sampler the worker
 uses). Nothing here touches ddlkit's flat parameters, optimisers or communication.
+Every model works the same way, the ``cnn`` and the ``rnn`` language model included (for
+text, a batch's loss is the mean over all its predicted characters).
 """
 from __future__ import annotations
 
@@ -13,11 +15,19 @@ from torch import nn
 
 from ddlkit.config import Experiment
 from ddlkit.data import load_dataset, make_sampler, make_shards
-from ddlkit.models import DTYPES, build_model, loss_fn
+from ddlkit.models import DTYPES, batch_loss, build_model, single_threaded
 
 
 def large_batch_sgd(exp: Experiment) -> np.ndarray:
-    """Final parameters (flattened) of single-process training with the union batches."""
+    """Final parameters (flattened) of single-process training with the union batches.
+
+    It runs on one thread, as every worker does (see :func:`~ddlkit.models.single_threaded`).
+    """
+    with single_threaded():
+        return _train(exp)
+
+
+def _train(exp: Experiment) -> np.ndarray:
     data = load_dataset(exp.dataset, dtype=DTYPES[exp.dtype])
     labels = data.y_train.numpy() if data.info.is_classification else None
     shards = make_shards(exp.sharding, labels, data.info.n_train, exp.workers, seed=exp.seed,
@@ -36,6 +46,6 @@ def large_batch_sgd(exp: Experiment) -> np.ndarray:
     for _ in range(exp.steps):
         idx = torch.from_numpy(np.concatenate([s.next_batch() for s in samplers]))
         opt.zero_grad()
-        loss_fn(data.info, model(data.x_train[idx]), data.y_train[idx]).backward()
+        batch_loss(data.info, model, data.x_train[idx], data.y_train[idx])[0].backward()
         opt.step()
     return nn.utils.parameters_to_vector(model.parameters()).detach().numpy()

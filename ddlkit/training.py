@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import torch
 
 from ddlkit.config import Experiment
 from ddlkit.data import load_dataset, make_sampler, make_shards
-from ddlkit.models import DTYPES, FlatModel, build_model, loss_fn
+from ddlkit.models import DTYPES, FlatModel, batch_loss, build_model
 from ddlkit.optim import FlatOptimizer, make_optimizer
+from ddlkit.textgen import bits_per_char
 
 
 class Trainer:
@@ -53,19 +55,34 @@ class Trainer:
         """
         assert self.sampler is not None, "only workers draw batches"
         idx = torch.from_numpy(np.asarray(self.sampler.next_batch(), dtype=np.int64))
-        x, y = self.data.x_train[idx], self.data.y_train[idx]
-        loss = loss_fn(self.info, self.model.module(x), y)
+        loss, _ = batch_loss(self.info, self.model.module, self.data.x_train[idx],
+                             self.data.y_train[idx])
         self.model.gradient_into(loss, out)
         if self.delay:
             time.sleep(self.delay)
         return int(idx.numel()), float(loss.detach())
 
-    @torch.no_grad()
     def evaluate(self) -> tuple[float, float | None]:
         """Test loss and accuracy (accuracy is None for regression)."""
-        out = self.model.module(self.data.x_test)
-        loss = float(loss_fn(self.info, out, self.data.y_test))
+        metrics = self.metrics()
+        return metrics["test_loss"], metrics["accuracy"]
+
+    @torch.no_grad()
+    def metrics(self) -> dict[str, Any]:
+        """The evaluation on the test set, as history-row entries.
+
+        ``test_loss`` and ``accuracy`` (None for regression) for every dataset; for text,
+        accuracy is the share of next characters predicted exactly, and ``bits_per_char``
+        = test loss / ln 2 is added (the loss is in nats per character).
+        """
+        loss_t, out = batch_loss(self.info, self.model.module, self.data.x_test,
+                                 self.data.y_test)
+        loss = float(loss_t)
         if not self.info.is_classification:
-            return loss, None
-        acc = float((out.argmax(dim=1) == self.data.y_test).to(torch.float64).mean())
-        return loss, acc
+            return {"test_loss": loss, "accuracy": None}
+        target = self.data.x_test[:, 1:] if self.info.is_text else self.data.y_test
+        acc = float((out.argmax(dim=-1) == target).to(torch.float64).mean())
+        row: dict[str, Any] = {"test_loss": loss, "accuracy": acc}
+        if self.info.is_text:
+            row["bits_per_char"] = bits_per_char(loss)
+        return row

@@ -1,8 +1,9 @@
 """Warm start for worker processes: importing this module does the slow first-time work.
 
 The forkserver imports it once before forking any worker (see :mod:`ddlkit.launcher`),
-so workers inherit the loaded offline datasets (and scikit-learn) instead of each
-importing and parsing them again. Nothing else should import it.
+so workers inherit the loaded offline datasets (scikit-learn's, and the ``text`` corpus cut
+from ``pydoc_data``) instead of each importing and parsing them again. Nothing else should
+import it.
 """
 from ddlkit.data.datasets import DATASETS, load_dataset
 

@@ -1,8 +1,8 @@
 """Tests of ddlkit.config: every bad Experiment is refused at construction, by name.
 
 The bad values and the expected field names are written out by hand from the rules in the
-Experiment docstring and the dataset sizes (iris has 112 training samples and 3 classes),
-not derived from the validation code.
+Experiment docstring and the dataset sizes (iris has 112 training samples and 3 classes; text
+has 6 topics), not derived from the validation code.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ BAD_CONFIGS = [
     bad("mode", "ssync"),
     bad("mode", "SYNC"),
     bad("dataset", "mnist"),
-    bad("model", "cnn"),
+    bad("model", "resnet"),
     bad("sharding", "random"),
     bad("optimizer", "rmsprop"),
     bad("allreduce_impl", "tree"),
@@ -65,6 +65,11 @@ BAD_CONFIGS = [
     bad("sharding", "dirichlet", dataset="linreg"),
     bad("classes_per_worker", 4, dataset="iris", sharding="label-skew"),  # iris has 3
     bad("classes_per_worker", 0),
+    bad("model", "cnn", dataset="iris"),     # a CNN needs images: digits only
+    bad("model", "cnn", dataset="linreg"),
+    bad("model", "rnn"),                     # the language model needs dataset="text"
+    bad("model", "mlp", dataset="text"),     # text is character ids: only the rnn reads it
+    bad("classes_per_worker", 7, dataset="text", model="rnn", sharding="label-skew"),  # 6 topics
     # straggler delays
     bad("worker_delays", (0.0, 0.1, 0.2), shown=[0.0, 0.1, 0.2], workers=2),
     bad("worker_delays", (0.0,), shown=[0.0], workers=2),

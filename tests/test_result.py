@@ -21,7 +21,7 @@ def test_record_round_trip_and_live_events(tmp_path: Path) -> None:
     assert result.first_event_s is not None and result.first_event_s < result.wall_time_s
     # Cumulative bytes grow with the steps, and match the per-rank totals at the end.
     steps_bytes = [r["bytes"] for r in result.history]
-    assert steps_bytes == sorted(steps_bytes) and steps_bytes[0] == 0
+    assert steps_bytes == sorted(steps_bytes)  # (workers may send before eval at step 0)
     assert steps_bytes[-1] == result.total_bytes
     # The straggler (rank 2) computes longer; the fast worker waits for it.
     fast, slow = result.ranks[1], result.ranks[2]

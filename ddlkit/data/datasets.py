@@ -1,4 +1,4 @@
-"""The three small, fixed datasets every ddlkit experiment trains on.
+"""The four small, fixed datasets every ddlkit experiment trains on.
 
 A dataset here is *fixed*: it does not depend on the experiment seed. The synthetic data and the
 train/test split use one internal seed, so two runs with different experiment seeds see the same
@@ -8,10 +8,13 @@ samples and differ only in how those samples are sharded, sampled and initialise
   loss (θᵀx − y)²; 1200 samples, 8 standard-normal features, y = x·w + b + 0.1·noise.
 - ``iris``: Fisher's iris flowers (150 samples, 4 features, 3 classes), shipped with scikit-learn.
 - ``digits``: 8×8 handwritten digits (1797 samples, 64 features, 10 classes), shipped with
-  scikit-learn.
+  scikit-learn. A ``cnn`` reads the 64 features as a 1×8×8 image (``image_shape``).
+- ``text``: Python's own documentation as sequences of 33 characters, for a next-character
+  language model; each sequence's label is its topic (see :mod:`ddlkit.data.text`).
 
 Features are standardised with the mean and standard deviation of the *training* split only, so
-no information leaks from the test split (a constant column is divided by 1, not by 0).
+no information leaks from the test split (a constant column is divided by 1, not by 0). The
+``text`` samples are character ids and are not standardised.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from typing import Mapping
 
 import numpy as np
 import torch
+
+from ddlkit.data.text import N_TEST, N_TRAIN, SEQUENCE_LENGTH, TOPIC_GROUPS, VOCAB, text_arrays
 
 DATA_SEED = 20131
 """Seed of the synthetic data and of the train/test split; independent of the experiment seed."""
@@ -38,25 +43,41 @@ LINREG_N_SAMPLES = 1200
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """Static facts about a dataset, known without loading it."""
+    """Static facts about a dataset, known without loading it.
+
+    For ``text`` a sample is a sequence of ``n_features`` character ids, its class is its
+    topic (what label-based sharding splits by) and ``vocab_size`` is the number of
+    distinct characters; the model predicts characters, not the topic. ``image_shape`` is
+    the (channels, height, width) a convolutional model reshapes the features to.
+    """
 
     name: str
     n_features: int
     n_classes: int  # 0 for regression
     n_train: int
     n_test: int
+    vocab_size: int = 0  # text only
+    image_shape: tuple[int, ...] = ()  # datasets whose features are an image
 
     @property
     def is_classification(self) -> bool:
-        """True when the targets are class ids, False for regression."""
+        """True when the targets are class ids (topics, for text), False for regression."""
         return self.n_classes > 0
+
+    @property
+    def is_text(self) -> bool:
+        """True for character sequences (a language model's data)."""
+        return self.vocab_size > 0
 
 
 DATASETS: Mapping[str, DatasetInfo] = types.MappingProxyType(
     {
         "linreg": DatasetInfo("linreg", n_features=8, n_classes=0, n_train=900, n_test=300),
         "iris": DatasetInfo("iris", n_features=4, n_classes=3, n_train=112, n_test=38),
-        "digits": DatasetInfo("digits", n_features=64, n_classes=10, n_train=1347, n_test=450),
+        "digits": DatasetInfo("digits", n_features=64, n_classes=10, n_train=1347, n_test=450,
+                              image_shape=(1, 8, 8)),
+        "text": DatasetInfo("text", n_features=SEQUENCE_LENGTH + 1, n_classes=len(TOPIC_GROUPS),
+                            n_train=N_TRAIN, n_test=N_TEST, vocab_size=len(VOCAB)),
     }
 )
 
@@ -66,7 +87,8 @@ class Dataset:
     """A loaded dataset: standardised features and targets, split into train and test.
 
     Classification targets are int64 class ids of shape [n]; regression targets are floats of
-    shape [n, 1], matching a model whose output has one column.
+    shape [n, 1], matching a model whose output has one column. For ``text``, ``x`` holds
+    int64 character ids [n, n_features] whatever the dtype, and ``y`` the topic ids.
     """
 
     info: DatasetInfo
@@ -88,13 +110,14 @@ def load_dataset(name: str, dtype: torch.dtype = torch.float32) -> Dataset:
         raise ValueError(f"dtype: {dtype!r} is not a floating-point torch dtype; allowed e.g. "
                          "torch.float32 or torch.float64")
     info = DATASETS[name]
-    x_train, y_train, x_test, y_test = _standardised_arrays(name)
+    x_train, y_train, x_test, y_test = text_arrays() if info.is_text else _standardised_arrays(name)
+    feature_dtype = torch.int64 if info.is_text else dtype
     target_dtype = torch.int64 if info.is_classification else dtype
     return Dataset(
         info=info,
-        x_train=torch.tensor(x_train, dtype=dtype),
+        x_train=torch.tensor(x_train, dtype=feature_dtype),
         y_train=torch.tensor(y_train, dtype=target_dtype),
-        x_test=torch.tensor(x_test, dtype=dtype),
+        x_test=torch.tensor(x_test, dtype=feature_dtype),
         y_test=torch.tensor(y_test, dtype=target_dtype),
     )
 

@@ -25,9 +25,9 @@ def evaluate(ctx: Context, trainer: Trainer, step: int, samples: int,
     previous evaluation, in every mode.
     """
     with ctx.recorder.span("eval"):
-        test_loss, acc = trainer.evaluate()
+        metrics = trainer.metrics()  # test_loss, accuracy (and bits_per_char for text)
     row = {"step": step, "samples": samples, "t": time.perf_counter(),
-           "train_loss": train_loss, "test_loss": test_loss, "accuracy": acc, **extra}
+           "train_loss": train_loss, **metrics, **extra}
     ctx.reporter.eval_row(row)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from ddlkit.config import ALLREDUCE_IMPLS, MODELS, OPTIMIZERS, WORKER_LOSS, Experiment
+from ddlkit.config import ALLREDUCE_IMPLS, MODELS, OPTIMIZERS, WORKER_LOSS, Experiment, models_for
 from ddlkit.data import DATASETS, SCHEMES
 from ddlkit.modes import MODES
 
@@ -110,6 +110,11 @@ def experiment_from(controls: dict[str, w.ValueWidget], base: Experiment) -> Exp
 def refresh_visibility(controls: dict[str, w.ValueWidget]) -> None:
     """Show each sharding parameter only with its scheme, and the all-reduce choice only
     in all-reduce mode."""
+    models = models_for(controls["dataset"].value)
+    if tuple(controls["model"].options) != models:  # only the models that suit the data
+        keep = controls["model"].value if controls["model"].value in models else models[0]
+        controls["model"].options = list(models)
+        controls["model"].value = keep
     scheme = controls["sharding"].value
     for name, owner in SHARDING_PARAMS.items():
         controls[name].layout.display = None if scheme == owner else "none"
