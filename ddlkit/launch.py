@@ -26,11 +26,12 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from ddlkit import cli
+from ddlkit import checkpoint, cli
 from ddlkit.collector import Collector
 from ddlkit.comm import Communicator, Recorder
 from ddlkit.config import Experiment
 from ddlkit.context import Reporter
+from ddlkit.errors import ConfigError
 from ddlkit.faults import LeaveRun
 from ddlkit.modes import MODES
 from ddlkit.worker import GLOO_TIMEOUT_S, run_experiment
@@ -65,6 +66,14 @@ def main(argv: list[str] | None = None) -> int:
                           f"{exp.world_size} (workers{server}); set --nproc-per-node × "
                           f"--nnodes to {exp.world_size}")
     out = Path(args.out) if args.out else cli.default_out(exp)
+    resume_path = None
+    if args.resume_from:  # every rank reads the checkpoint: it must be on each machine
+        try:
+            path = checkpoint.find(args.resume_from)
+            checkpoint.check_compatible(exp, checkpoint.load(path))
+        except (ConfigError, FileNotFoundError) as err:
+            args.parser.error(str(err))
+        resume_path = str(path)
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     timeout = timedelta(seconds=GLOO_TIMEOUT_S)
@@ -86,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = run_experiment(exp.to_dict(), Communicator(rank, world, recorder), reporter,
                                 checkpoint_dir=str(out / "checkpoints")
-                                if exp.checkpoint_every else None)
+                                if exp.checkpoint_every else None, resume_path=resume_path)
         reporter.flush()
         reporter.send("done", rank, result)
     except LeaveRun as leave:
