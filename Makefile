@@ -31,7 +31,7 @@ NBVAL_ARGS := --nbval-lax --nbval-current-env --nbval-cell-timeout=120 -p no:ran
 DEMO_OUT ?= runs/demo
 
 .DEFAULT_GOAL := help
-.PHONY: help install lab test soak demo lint clean distclean exercises
+.PHONY: help install lab test soak demo lint clean distclean exercises bench
 
 help:
 	@echo "make lab        open the course in JupyterLab (sets up .venv on first use)"
@@ -93,6 +93,12 @@ soak: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m ddlkit run --mode sync --workers 2 --dataset digits --steps 100 --out $(DEMO_OUT)
 	@echo "make demo: run record in $(DEMO_OUT)/"
+
+# Benchmarks against torch DDP, raw gloo and a Ray parameter server: prints one table and
+# writes benchmarks/RESULTS.md. QUICK=1 is a smoke test of the suite (under a minute:
+# one repetition of tiny sizes, no notebooks, no Ray). Ray is optional: pip install -e '.[bench]'
+bench: $(STAMP)
+	$(PY) benchmarks/run_all.py $(if $(QUICK),--quick)
 
 lint: $(STAMP)
 	$(PY) -m ruff check ddlkit tests
