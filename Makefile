@@ -69,8 +69,10 @@ lab: $(STAMP)
 
 # Both steps always run; the target fails if either failed. nbval's exit code 5
 # ("no tests collected") is not a failure.
+# Tests run in a private temp folder, removed afterwards: nbval and the browser test end
+# their kernels abruptly, which would otherwise leave multiprocessing's pymp-* folders.
 test: $(STAMP)
-	@status=0; \
+	@status=0; tmp=$$(mktemp -d); export TMPDIR=$$tmp; \
 	$(PY) -m pytest tests --ignore=tests/soak || status=$$?; \
 	if find $(NBVAL_DIRS) -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' 2>/dev/null | grep -q .; then \
 	  rc=0; \
@@ -79,6 +81,7 @@ test: $(STAMP)
 	else \
 	  echo "make test: no notebooks in $(NBVAL_DIRS) yet; nbval step skipped"; \
 	fi; \
+	rm -rf $$tmp; \
 	exit $$status
 
 # 100 back-to-back runs in one process: no leaked process, file descriptor or temp file.
