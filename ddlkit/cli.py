@@ -19,7 +19,17 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ddlkit.config import ALLREDUCE_IMPLS, DTYPES, MODELS, OPTIMIZERS, WORKER_LOSS, Experiment
+from ddlkit.config import (
+    ALLREDUCE_IMPLS,
+    BATCH_SPLITS,
+    COMPRESSIONS,
+    DTYPES,
+    LR_SCALINGS,
+    MODELS,
+    OPTIMIZERS,
+    WORKER_LOSS,
+    Experiment,
+)
 from ddlkit.data.datasets import DATASETS
 from ddlkit.data.sharding import SCHEMES
 from ddlkit.errors import ConfigError, RunTimeout, WorkerFailed
@@ -32,7 +42,8 @@ FIELD_CHOICES: dict[str, tuple[str, ...]] = {
     "mode": tuple(MODES), "dataset": tuple(DATASETS), "sharding": tuple(SCHEMES),
     "model": tuple(MODELS), "optimizer": tuple(OPTIMIZERS),
     "allreduce_impl": tuple(ALLREDUCE_IMPLS), "dtype": tuple(DTYPES),
-    "on_worker_loss": tuple(WORKER_LOSS),
+    "on_worker_loss": tuple(WORKER_LOSS), "compression": tuple(COMPRESSIONS),
+    "batch_split": tuple(BATCH_SPLITS), "lr_scaling": tuple(LR_SCALINGS),
 }
 
 #: one line per field, with units; the default is appended from the dataclass
@@ -67,6 +78,20 @@ FIELD_HELP: dict[str, str] = {
                       "or auto (async continues, sync fails)",
     "checkpoint_every": "save a checkpoint every this many steps into the record folder "
                         "(0 = never); resume with --resume-from",
+    "staleness_bound": "--mode ssp: how many steps a worker may run ahead of the slowest "
+                       "(0 = sync; ≥ --steps = async)",
+    "local_steps": "--mode local-sgd: local steps between model averages (H; 1 = all-reduce)",
+    "compression": "gradient compression (modes sync and allreduce): none, topk or qsgd",
+    "compress_ratio": "--compression topk: fraction of gradient entries sent (0 < k ≤ 1)",
+    "error_feedback": "--compression topk: keep what was not sent and add it next step",
+    "quant_bits": "--compression qsgd: bits per quantised entry (1 to 16)",
+    "backup_workers": "--mode sync: the server steps with the first N−b gradients (b)",
+    "random_delay_s": "mean of a seeded random extra delay per worker step (seconds)",
+    "batch_split": "how the global batch is split: by shard size, or by worker speed",
+    "net_latency_ms": "emulated network latency per message (ms; 0 = none)",
+    "net_bandwidth_mbps": "emulated network bandwidth (Mbit/s; 0 = unlimited)",
+    "lr_scaling": "none, or linear: lr × workers (Goyal et al. 2017)",
+    "warmup_steps": "--lr-scaling linear: steps of linear warm-up from lr to lr × workers",
 }
 
 

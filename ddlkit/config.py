@@ -21,6 +21,11 @@ OPTIMIZERS = ("sgd", "momentum", "adam")
 ALLREDUCE_IMPLS = ("ring", "gloo")
 DTYPES = ("float32", "float64")
 WORKER_LOSS = ("auto", "fail", "continue")
+COMPRESSIONS = ("none", "topk", "qsgd")
+#: modes whose gradients can be compressed (local SGD averages models, not gradients)
+COMPRESSIBLE_MODES = ("sync", "allreduce")
+BATCH_SPLITS = ("shard", "speed")
+LR_SCALINGS = ("none", "linear")
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,25 @@ class Experiment:
     parameter server does when a worker is lost: ``fail`` (stop the run), ``continue``
     (carry on with the survivors) or ``auto`` (async continues, sync fails).
     ``checkpoint_every`` k > 0 makes the model's holder save a checkpoint every k steps.
+
+    Beyond sync and async (issue 6):
+
+    - ``staleness_bound`` s (mode ``ssp``, Ho et al. 2013): a worker may run at most s
+      steps ahead of the slowest; s=0 is sync, any s ≥ ``steps`` never blocks (async).
+    - ``local_steps`` H (mode ``local-sgd``, McMahan et al. 2017): workers take H local
+      steps between model averages; H=1 is synchronous all-reduce SGD.
+    - ``compression`` of gradients (modes in ``COMPRESSIBLE_MODES``): ``topk`` keeps the
+      ``compress_ratio`` largest entries (Lin et al. 2018), with ``error_feedback`` of
+      what was dropped (Karimireddy et al. 2019); ``qsgd`` quantises stochastically to
+      ``quant_bits`` bits (Alistarh et al. 2017).
+    - ``backup_workers`` b (mode ``sync``, Chen et al. 2016): the server steps with the
+      first N−b gradients to arrive. ``random_delay_s`` adds a seeded random delay with
+      this mean to every worker step (a random straggler); ``batch_split="speed"`` sizes
+      batches by worker speed instead of shard size.
+    - ``net_latency_ms`` α and ``net_bandwidth_mbps`` (0: unlimited) emulate a network:
+      every message costs α + bytes/bandwidth more (a labelled emulation).
+    - ``lr_scaling="linear"`` multiplies ``lr`` by the number of workers (Goyal et al.
+      2017), reached after a linear ``warmup_steps`` ramp from ``lr``.
     ``model`` must suit ``dataset`` (:func:`models_for`): ``linear`` and ``mlp`` take
     feature vectors, ``cnn`` the ``digits`` images, and ``rnn`` (a character language
     model) only ``text``, whose topics are its classes for label-based sharding.
@@ -64,6 +88,19 @@ class Experiment:
     faults: tuple[str, ...] = ()
     on_worker_loss: str = "auto"
     checkpoint_every: int = 0
+    staleness_bound: int = 2
+    local_steps: int = 4
+    compression: str = "none"
+    compress_ratio: float = 0.01
+    error_feedback: bool = True
+    quant_bits: int = 8
+    backup_workers: int = 0
+    random_delay_s: float = 0.0
+    batch_split: str = "shard"
+    net_latency_ms: float = 0.0
+    net_bandwidth_mbps: float = 0.0
+    lr_scaling: str = "none"
+    warmup_steps: int = 0
 
     def __post_init__(self) -> None:
         for name in ("worker_delays", "faults"):
@@ -126,7 +163,38 @@ class Experiment:
         parts.extend(self.faults)
         if self.on_worker_loss != "auto":
             parts.append(f"on loss: {self.on_worker_loss}")
+        if self.mode == "ssp":
+            parts.insert(1, "s=∞" if self.staleness_bound >= self.steps
+                         else f"s={self.staleness_bound}")
+        if self.mode == "local-sgd":
+            parts.insert(1, f"H={self.local_steps}")
+        if self.compression == "topk":
+            parts.append(f"top-{self.compress_ratio:.0%}"
+                         + (" +EF" if self.error_feedback else " no EF"))
+        elif self.compression == "qsgd":
+            parts.append(f"QSGD {self.quant_bits}-bit")
+        if self.backup_workers:
+            parts.append(f"{self.backup_workers} backup")
+        if self.random_delay_s:
+            parts.append(f"random delay {self.random_delay_s * 1000:g} ms")
+        if self.batch_split != "shard":
+            parts.append(f"batches by {self.batch_split}")
+        if self.net_latency_ms or self.net_bandwidth_mbps:
+            parts.append(network_label(self.net_latency_ms, self.net_bandwidth_mbps))
+        if self.lr_scaling != "none":
+            parts.append("lr×N" + (f" warm-up {self.warmup_steps}" if self.warmup_steps else ""))
         return " · ".join(parts)
+
+
+def network_label(latency_ms: float, bandwidth_mbps: float) -> str:
+    """E.g. ``emulated net 100 Mbit/s, 0.5 ms``: always says it is an emulation."""
+    if not bandwidth_mbps:
+        bw = "∞ bandwidth"
+    elif bandwidth_mbps >= 1000:
+        bw = f"{bandwidth_mbps / 1000:g} Gbit/s"
+    else:
+        bw = f"{bandwidth_mbps:g} Mbit/s"
+    return f"emulated net {bw}, {latency_ms:g} ms"
 
 
 def models_for(dataset: str) -> tuple[str, ...]:
@@ -160,6 +228,11 @@ def _float(field: str, value: Any, lo: float, hi: float, *, lo_open: bool = Fals
     if not ok:
         left = "(" if lo_open else "["
         raise ConfigError(field, value, f"a finite number in {left}{lo:g}, {hi:g}]")
+
+
+def _bool(field: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(field, value, "True or False")
 
 
 def _validate(e: Experiment) -> None:
@@ -237,3 +310,29 @@ def _validate(e: Experiment) -> None:
                               f"({e.mode} with {e.workers} workers has {e.world_size} ranks)")
         if fault.step > e.steps:
             raise ConfigError("faults", spec, f"a step from 1 to steps={e.steps}")
+
+    _int("staleness_bound", e.staleness_bound, 0, 1_000_000)
+    _int("local_steps", e.local_steps, 1, 1_000_000)
+    _choice("compression", e.compression, COMPRESSIONS)
+    if e.compression != "none" and e.mode not in COMPRESSIBLE_MODES:
+        raise ConfigError("compression", e.compression,
+                          f"'none' in mode {e.mode!r}; gradients are compressed in modes "
+                          f"{', '.join(map(repr, COMPRESSIBLE_MODES))}")
+    _float("compress_ratio", e.compress_ratio, 0.0, 1.0, lo_open=True)
+    _bool("error_feedback", e.error_feedback)
+    _int("quant_bits", e.quant_bits, 1, 16)
+    _int("backup_workers", e.backup_workers, 0, MAX_WORKERS)
+    if e.backup_workers and e.mode != "sync":
+        raise ConfigError("backup_workers", e.backup_workers,
+                          f"0 in mode {e.mode!r}; backup workers are a sync parameter-server "
+                          f"technique (the server steps with the first N−b gradients)")
+    if e.backup_workers >= e.workers:
+        raise ConfigError("backup_workers", e.backup_workers,
+                          f"from 0 to workers − 1 = {e.workers - 1}: the server needs at "
+                          f"least one gradient per step")
+    _float("random_delay_s", e.random_delay_s, 0.0, 10.0)
+    _choice("batch_split", e.batch_split, BATCH_SPLITS)
+    _float("net_latency_ms", e.net_latency_ms, 0.0, 10_000.0)
+    _float("net_bandwidth_mbps", e.net_bandwidth_mbps, 0.0, 1e6)
+    _choice("lr_scaling", e.lr_scaling, LR_SCALINGS)
+    _int("warmup_steps", e.warmup_steps, 0, e.steps)

@@ -41,6 +41,10 @@ MODES: Mapping[str, Mode] = MappingProxyType({
                  "synchronous parameter server: the server waits for every worker"),
     "async": Mode("async", True, "ddlkit.strategies.async_ps",
                   "asynchronous parameter server: the server applies each gradient on arrival"),
+    "ssp": Mode("ssp", True, "ddlkit.strategies.ssp",
+                "stale-synchronous parameter server: no worker runs more than s steps ahead"),
     "allreduce": Mode("allreduce", False, "ddlkit.strategies.allreduce",
                       "decentralised: workers average gradients with an all-reduce"),
+    "local-sgd": Mode("local-sgd", False, "ddlkit.strategies.local_sgd",
+                      "local SGD: workers step alone and average models every H steps"),
 })

@@ -39,7 +39,7 @@ def files(tmp_path: Path) -> dict[str, str]:
 
 # argv (with {file} placeholders), then text stderr must contain: the flag, what is allowed
 BAD_INVOCATIONS = [
-    (["--mode", "foo"], "--mode", "'sync', 'async', 'allreduce'"),
+    (["--mode", "foo"], "--mode", "'sync', 'async', 'ssp'"),
     (["--dataset", "mnist"], "--dataset", "'iris'"),
     (["--workers", "two"], "--workers", "whole number"),
     (["--workers", "0"], "--workers", "from 1 to 16"),
