@@ -9,25 +9,31 @@ text, a batch's loss is the mean over all its predicted characters).
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 from torch import nn
 
 from ddlkit.config import Experiment
 from ddlkit.data import load_dataset, make_sampler, make_shards
+from ddlkit.lr_scaling import torch_schedule
 from ddlkit.models import DTYPES, batch_loss, build_model, single_threaded
 
 
-def large_batch_sgd(exp: Experiment) -> np.ndarray:
+def large_batch_sgd(exp: Experiment,
+                    lr_schedule: Callable[[int], float] | None = None) -> np.ndarray:
     """Final parameters (flattened) of single-process training with the union batches.
 
     It runs on one thread, as every worker does (see :func:`~ddlkit.models.single_threaded`).
+    ``lr_schedule(step)``, if given, sets the learning rate of each step instead of the
+    experiment's own schedule.
     """
     with single_threaded():
-        return _train(exp)
+        return _train(exp, lr_schedule)
 
 
-def _train(exp: Experiment) -> np.ndarray:
+def _train(exp: Experiment, lr_schedule: Callable[[int], float] | None) -> np.ndarray:
     data = load_dataset(exp.dataset, dtype=DTYPES[exp.dtype])
     labels = data.y_train.numpy() if data.info.is_classification else None
     shards = make_shards(exp.sharding, labels, data.info.n_train, exp.workers, seed=exp.seed,
@@ -43,9 +49,14 @@ def _train(exp: Experiment) -> np.ndarray:
         opt = torch.optim.SGD(params, lr=exp.lr, momentum=exp.momentum)
     else:
         opt = torch.optim.Adam(params, lr=exp.lr)
-    for _ in range(exp.steps):
+    schedule = torch_schedule(exp, opt)
+    for step in range(exp.steps):
+        if lr_schedule is not None:
+            for group in opt.param_groups:
+                group["lr"] = float(lr_schedule(step))
         idx = torch.from_numpy(np.concatenate([s.next_batch() for s in samplers]))
         opt.zero_grad()
         batch_loss(data.info, model, data.x_train[idx], data.y_train[idx])[0].backward()
         opt.step()
+        schedule.step()
     return nn.utils.parameters_to_vector(model.parameters()).detach().numpy()

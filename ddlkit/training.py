@@ -45,7 +45,12 @@ class Trainer:
         return self.model.numel
 
     def optimizer(self) -> FlatOptimizer:
-        return make_optimizer(self.exp.optimizer, self.model.flat, self.exp.lr, self.exp.momentum)
+        """The experiment's optimiser over the flat parameters, with its LR schedule."""
+        opt = make_optimizer(self.exp.optimizer, self.model.flat, self.exp.lr, self.exp.momentum)
+        if self.exp.lr_scaling == "none":
+            return opt
+        from ddlkit.lr_scaling import Scheduled
+        return Scheduled(opt, self.exp)
 
     def gradient_into(self, out: torch.Tensor) -> tuple[int, float]:
         """Compute the mean gradient over this worker's next batch into ``out``.

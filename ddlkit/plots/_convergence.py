@@ -25,12 +25,15 @@ from ddlkit.plots._style import (
 )
 from ddlkit.result import RunResult
 
-X_AXES: tuple[str, ...] = ("step", "time", "bytes")
+X_AXES: tuple[str, ...] = ("step", "time", "bytes", "samples")
+#: the three clocks of :func:`convergence_panel`
+PANEL_AXES: tuple[str, ...] = ("step", "time", "bytes")
 METRICS: tuple[str, ...] = ("test_loss", "accuracy", "train_loss")
 X_LABELS: dict[str, str] = {
     "step": "step (one gradient per worker)",
     "time": "wall-clock time since training start (s)",
     "bytes": "data sent by all ranks (bytes)",
+    "samples": "training samples used (all workers)",
 }
 
 
@@ -57,7 +60,7 @@ def series(rows: Sequence[dict[str, Any]], x: str, metric: str,
 
     ``x="time"`` gives seconds since ``t0``.
     """
-    key = {"step": "step", "time": "t", "bytes": "bytes"}[x]
+    key = {"step": "step", "time": "t", "bytes": "bytes", "samples": "samples"}[x]
     xs: list[float] = []
     ys: list[float] = []
     for row in rows:
@@ -95,7 +98,7 @@ def decorate(ax: Axes, x: str, metric: str, dataset: str) -> None:
     ax.set_ylabel(metric_label(metric, dataset))
     if x == "bytes":
         byte_axis(ax.xaxis)
-    elif x == "step":
+    elif x in ("step", "samples"):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
     if metric == "accuracy":
         ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
@@ -103,7 +106,8 @@ def decorate(ax: Axes, x: str, metric: str, dataset: str) -> None:
 
 def convergence(results: RunResult | Sequence[RunResult], x: str = "step",
                 metric: str = "test_loss", log_y: bool = False) -> Figure:
-    """One metric of one or several runs against steps, wall-clock seconds or bytes sent.
+    """One metric of one or several runs against steps, wall-clock seconds, bytes sent or
+    training samples used.
 
     ``log_y`` puts the metric on a log scale (useful when the first loss dwarfs the rest).
     """
@@ -134,9 +138,9 @@ def convergence_panel(results: RunResult | Sequence[RunResult], log_y: bool = Fa
     metrics = ["test_loss", "accuracy"] if has_acc else ["test_loss"]
     with style():
         fig = new_figure(16, 4.6 * len(metrics) + 0.8)
-        axes = fig.subplots(len(metrics), len(X_AXES), squeeze=False, sharex="col")
+        axes = fig.subplots(len(metrics), len(PANEL_AXES), squeeze=False, sharex="col")
         for row, metric in enumerate(metrics):
-            for col, x in enumerate(X_AXES):
+            for col, x in enumerate(PANEL_AXES):
                 ax = axes[row][col]
                 if draw_metric(ax, runs, labels, x, metric) and log_y and metric != "accuracy":
                     ax.set_yscale("log")
