@@ -110,3 +110,45 @@ def test_fault_menu_kills_a_worker_and_the_timeline_shows_it() -> None:
     assert "rank 0 (server)" in panel.status.value and "killed by signal 9" in panel.status.value
     assert any(line.get_gid() == "end:0" for ax in panel.figures["timeline"].axes
                for line in ax.get_lines())
+
+
+def test_beyond_sync_controls_map_to_fields_and_show_where_they_apply() -> None:
+    from ddlkit.widgets.controls import NETWORKS, UNBOUNDED
+
+    panel = ExperimentPanel(ddlkit.Experiment(workers=4, steps=20))
+    modes = [value for _, value in panel.controls["mode"].options]
+    assert modes == ["sync", "async", "ssp", "allreduce", "local-sgd"]
+    shown = lambda name: panel.controls[name].layout.display != "none"  # noqa: E731
+
+    panel.set(mode="ssp", staleness_bound=3)
+    assert panel.experiment().staleness_bound == 3
+    assert shown("staleness_bound") and not shown("local_steps") and not shown("compression")
+    panel.set(staleness_bound="∞")
+    assert panel.experiment().staleness_bound == UNBOUNDED
+    assert "s=∞" in panel.experiment().label()
+
+    panel.set(mode="local-sgd", local_steps=8)
+    assert panel.experiment().local_steps == 8 and shown("local_steps")
+    assert not shown("backup_workers") and not shown("staleness_bound")
+
+    panel.set(mode="sync", compression="topk", compress_ratio=0.01, error_feedback=False,
+              backup_workers=1, random_delay_s=0.02, batch_split="speed",
+              network=NETWORKS["100 Mbit/s, 1 ms"], lr_scaling="linear", warmup_steps=5)
+    exp = panel.experiment()
+    assert (exp.compression, exp.compress_ratio, exp.error_feedback) == ("topk", 0.01, False)
+    assert (exp.backup_workers, exp.random_delay_s, exp.batch_split) == (1, 0.02, "speed")
+    assert (exp.net_latency_ms, exp.net_bandwidth_mbps) == (1.0, 100.0)
+    assert (exp.lr_scaling, exp.warmup_steps) == ("linear", 5)
+    assert shown("compress_ratio") and shown("error_feedback") and not shown("quant_bits")
+    assert shown("backup_workers") and shown("warmup_steps")
+    panel.set(compression="qsgd")
+    assert shown("quant_bits") and not shown("compress_ratio")
+
+    panel.set(mode="async")  # settings that do not apply to async are dropped, not refused
+    exp = panel.experiment()
+    assert exp.compression == "none" and exp.backup_workers == 0
+    assert not shown("compression") and not shown("backup_workers")
+
+    panel.set(mode="sync", workers=2, backup_workers=2)
+    with pytest.raises(ddlkit.ConfigError, match="backup_workers"):
+        panel.experiment()

@@ -9,14 +9,44 @@ from typing import Any
 
 import ipywidgets as w
 
-from ddlkit.config import ALLREDUCE_IMPLS, MODELS, OPTIMIZERS, WORKER_LOSS, Experiment, models_for
+from ddlkit.config import (
+    ALLREDUCE_IMPLS,
+    BATCH_SPLITS,
+    COMPRESSIBLE_MODES,
+    COMPRESSIONS,
+    LR_SCALINGS,
+    MODELS,
+    OPTIMIZERS,
+    WORKER_LOSS,
+    Experiment,
+    models_for,
+    network_label,
+)
 from ddlkit.data import DATASETS, SCHEMES
 from ddlkit.modes import MODES
 
 #: workers a laptop panel offers (the config allows up to 16)
 PANEL_MAX_WORKERS = 8
 #: mode labels on the toggle buttons
-MODE_LABELS = {"sync": "sync", "async": "async", "allreduce": "all-reduce"}
+MODE_LABELS = {"sync": "sync", "async": "async", "ssp": "SSP", "allreduce": "all-reduce",
+               "local-sgd": "local SGD"}
+#: the staleness slider's positions; the last one, ∞, never blocks (async)
+STALENESS_STOPS: tuple[int | str, ...] = (0, 1, 2, 3, 4, 6, 8, 12, 16, "∞")
+#: ``staleness_bound`` for ∞: more steps than any run takes
+UNBOUNDED = 1_000_000
+#: emulated networks (latency ms, bandwidth Mbit/s) the panel offers
+NETWORKS: dict[str, tuple[float, float]] = {
+    "none": (0.0, 0.0), "10 Gbit/s, 0.05 ms": (0.05, 10_000.0),
+    "1 Gbit/s, 0.5 ms": (0.5, 1000.0), "100 Mbit/s, 1 ms": (1.0, 100.0),
+    "10 Mbit/s, 5 ms": (5.0, 10.0)}
+#: controls for the techniques beyond sync and async, shown under their own heading
+ADVANCED = ("staleness_bound", "local_steps", "compression", "compress_ratio", "error_feedback",
+            "quant_bits", "backup_workers", "random_delay_s", "batch_split", "network",
+            "lr_scaling", "warmup_steps")
+#: controls shown only in some modes (the others do not use them)
+MODE_ONLY = {"staleness_bound": ("ssp",), "local_steps": ("local-sgd",),
+             "allreduce_impl": ("allreduce", "local-sgd"), "compression": COMPRESSIBLE_MODES,
+             "backup_workers": ("sync",)}
 #: sharding parameters and the scheme that uses each one
 SHARDING_PARAMS = {"dirichlet_alpha": "dirichlet", "classes_per_worker": "label-skew",
                    "size_ratio": "unbalanced"}
@@ -71,8 +101,58 @@ def build_controls(exp: Experiment) -> dict[str, w.ValueWidget]:
                             value="none", description="fault mid-run", style=_STYLE),
         "on_worker_loss": w.ToggleButtons(options=list(WORKER_LOSS), value=exp.on_worker_loss,
                                           description="on worker loss", style=_STYLE),
+        # -- beyond sync and async ----------------------------------------------------
+        "staleness_bound": w.SelectionSlider(options=list(STALENESS_STOPS),
+                                             value=_staleness_stop(exp.staleness_bound),
+                                             description="staleness bound s", style=_STYLE,
+                                             layout=_wide()),
+        "local_steps": w.IntSlider(value=exp.local_steps, min=1, max=32,
+                                   description="local steps H", style=_STYLE, layout=_wide()),
+        "compression": w.Dropdown(options=list(COMPRESSIONS), value=exp.compression,
+                                  description="compression", style=_STYLE),
+        "compress_ratio": w.FloatLogSlider(value=exp.compress_ratio, base=10, min=-3, max=0,
+                                           step=0.1, readout_format=".3f",
+                                           description="top-k fraction", style=_STYLE,
+                                           layout=_wide()),
+        "error_feedback": w.Checkbox(value=exp.error_feedback, description="error feedback",
+                                     style=_STYLE),
+        "quant_bits": w.IntSlider(value=exp.quant_bits, min=1, max=16, description="QSGD bits",
+                                  style=_STYLE, layout=_wide()),
+        "backup_workers": w.IntSlider(value=exp.backup_workers, min=0,
+                                      max=PANEL_MAX_WORKERS - 1, description="backup workers b",
+                                      style=_STYLE, layout=_wide()),
+        "random_delay_s": w.FloatSlider(value=exp.random_delay_s, min=0.0, max=0.1, step=0.005,
+                                        readout_format=".3f",
+                                        description="random delay, mean (s)", style=_STYLE,
+                                        layout=_wide()),
+        "batch_split": w.ToggleButtons(options=list(BATCH_SPLITS), value=exp.batch_split,
+                                       description="split batches by", style=_STYLE),
+        "network": w.Dropdown(options=_network_options(exp),
+                              value=(exp.net_latency_ms, exp.net_bandwidth_mbps),
+                              description="emulated network", style=_STYLE),
+        "lr_scaling": w.ToggleButtons(options=list(LR_SCALINGS), value=exp.lr_scaling,
+                                      description="lr scaling", style=_STYLE),
+        "warmup_steps": w.IntSlider(value=exp.warmup_steps, min=0, max=200,
+                                    description="warm-up steps", style=_STYLE, layout=_wide()),
     }
     return c
+
+
+def _staleness_stop(bound: int) -> int | str:
+    """The slider position for ``staleness_bound``: itself, the next stop up, or ∞."""
+    for stop in STALENESS_STOPS[:-1]:
+        if isinstance(stop, int) and bound <= stop:
+            return stop
+    return "∞"
+
+
+def _network_options(exp: Experiment) -> list[tuple[str, tuple[float, float]]]:
+    """The network presets as (label, (latency ms, Mbit/s)), plus ``exp``'s if it is not one."""
+    options = list(NETWORKS.items())
+    mine = (exp.net_latency_ms, exp.net_bandwidth_mbps)
+    if mine not in NETWORKS.values():
+        options.append((network_label(*mine), mine))
+    return options
 
 
 #: the panel's fault menu: each choice becomes a ``faults`` spec at mid-run
@@ -96,20 +176,30 @@ def experiment_from(controls: dict[str, w.ValueWidget], base: Experiment) -> Exp
 
     The straggler delay slows the last worker, the usual picture of one slow machine.
     """
-    values = {k: v.value for k, v in controls.items() if k not in ("straggler_s", "fault")}
+    values = {k: v.value for k, v in controls.items()
+              if k not in ("straggler_s", "fault", "network", "staleness_bound")}
+    stop = controls["staleness_bound"].value
+    values["staleness_bound"] = UNBOUNDED if stop == "∞" else int(stop)
+    values["net_latency_ms"], values["net_bandwidth_mbps"] = controls["network"].value
     delay = float(controls["straggler_s"].value)
     workers = int(values["workers"])
     values["worker_delays"] = (0.0,) * (workers - 1) + (delay,) if delay > 0 else ()
-    if not MODES[values["mode"]].has_server:  # the control is hidden: it does not apply
+    mode = values["mode"]
+    if not MODES[mode].has_server:  # the control is hidden: it does not apply
         values["on_worker_loss"] = "auto"
+    if mode not in COMPRESSIBLE_MODES:
+        values["compression"] = "none"
+    if mode != "sync":
+        values["backup_workers"] = 0
+
     exp = base.replace(**values)
     faults = fault_spec(controls["fault"].value, exp, workers, MODES[exp.mode].has_server)
     return exp.replace(faults=faults) if faults else exp
 
 
 def refresh_visibility(controls: dict[str, w.ValueWidget]) -> None:
-    """Show each sharding parameter only with its scheme, and the all-reduce choice only
-    in all-reduce mode."""
+    """Show each control only where it applies: sharding parameters with their scheme,
+    mode-specific controls in their modes, compression settings with their compressor."""
     models = models_for(controls["dataset"].value)
     if tuple(controls["model"].options) != models:  # only the models that suit the data
         keep = controls["model"].value if controls["model"].value in models else models[0]
@@ -118,6 +208,13 @@ def refresh_visibility(controls: dict[str, w.ValueWidget]) -> None:
     scheme = controls["sharding"].value
     for name, owner in SHARDING_PARAMS.items():
         controls[name].layout.display = None if scheme == owner else "none"
-    is_ar = controls["mode"].value == "allreduce"
-    controls["allreduce_impl"].layout.display = None if is_ar else "none"
-    controls["on_worker_loss"].layout.display = "none" if is_ar else None
+    mode = controls["mode"].value
+    for name, modes in MODE_ONLY.items():
+        controls[name].layout.display = None if mode in modes else "none"
+    controls["on_worker_loss"].layout.display = None if MODES[mode].has_server else "none"
+    comp = controls["compression"].value if mode in COMPRESSIBLE_MODES else "none"
+    controls["compress_ratio"].layout.display = None if comp == "topk" else "none"
+    controls["error_feedback"].layout.display = None if comp == "topk" else "none"
+    controls["quant_bits"].layout.display = None if comp == "qsgd" else "none"
+    scaled = controls["lr_scaling"].value != "none"
+    controls["warmup_steps"].layout.display = None if scaled else "none"

@@ -25,7 +25,12 @@ from ddlkit.live import Progress
 from ddlkit.pool import WorkerPool, shared_pool
 from ddlkit.result import RunResult
 from ddlkit.runtime import run as run_experiment
-from ddlkit.widgets.controls import build_controls, experiment_from, refresh_visibility
+from ddlkit.widgets.controls import (
+    ADVANCED,
+    build_controls,
+    experiment_from,
+    refresh_visibility,
+)
 
 Runner = Callable[..., RunResult]
 
@@ -89,7 +94,12 @@ class ExperimentPanel:
         refresh_visibility(self.controls)
         self._set_running(False)
 
-        shown = [self.controls[k] for k in self.shown]
+        shown: list[w.Widget] = [self.controls[k] for k in self.shown if k not in ADVANCED]
+        advanced = [self.controls[k] for k in self.shown if k in ADVANCED]
+        if advanced:
+            shown += [w.HTML("<b>Beyond sync and async</b>: staleness, local steps, "
+                             "compression, stragglers, network, learning-rate scaling "
+                             "(each appears where it applies)"), *advanced]
         buttons = w.HBox([self.run_button, self.stop_button, self.keep_button,
                           self.clear_button])
         self.widget = w.VBox([w.VBox(shown), buttons, self.progress_box, self.status,
