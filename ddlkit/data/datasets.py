@@ -124,7 +124,26 @@ def load_dataset(name: str, dtype: torch.dtype = torch.float32) -> Dataset:
 
 @cache
 def _standardised_arrays(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(x_train, y_train, x_test, y_test) as read-only float64 / int64 numpy arrays."""
+    """(x_train, y_train, x_test, y_test) as read-only float64 / int64 numpy arrays.
+
+    Read from the on-disk cache (:mod:`ddlkit.data.cache`) when it has them: importing
+    scikit-learn takes longer than importing torch, and would otherwise be paid by every
+    cold start. The cache is keyed by scikit-learn's version and holds exactly what
+    :func:`_split_and_standardise` computes.
+    """
+    from ddlkit.data import cache as disk
+
+    arrays = disk.load(name)
+    if arrays is None:
+        arrays = _split_and_standardise(name)
+        disk.save(name, arrays)
+    for array in arrays:
+        array.flags.writeable = False
+    return arrays
+
+
+def _split_and_standardise(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Split ``name`` into train and test (stratified for classes) and standardise."""
     from sklearn.model_selection import train_test_split  # lazy: sklearn takes ~1.5 s to import
 
     x, y = _raw_arrays(name)
@@ -141,10 +160,7 @@ def _standardised_arrays(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     std[std < 1e-12] = 1.0  # a constant column (e.g. a digits border pixel) is only centred
     x_train = (x_train - mean) / std
     x_test = (x_test - mean) / std
-    arrays = (x_train, y_train, x_test, y_test)
-    for array in arrays:
-        array.flags.writeable = False
-    return arrays
+    return x_train, y_train, x_test, y_test
 
 
 def _raw_arrays(name: str) -> tuple[np.ndarray, np.ndarray]:
