@@ -56,7 +56,8 @@ def wide_hidden() -> tuple[int, str | None]:
         ddlkit.Experiment(hidden=WIDE_HIDDEN)
         return WIDE_HIDDEN, None
     except ConfigError as err:
-        cap = 4096
+        from ddlkit.config import MAX_HIDDEN
+        cap = MAX_HIDDEN
         return cap, (f"Experiment(hidden={WIDE_HIDDEN}) is refused ({err}); the wide model "
                      f"uses hidden={cap} ({75 * cap + 10:,} parameters) instead of ~1M")
 

@@ -16,6 +16,8 @@ from ddlkit.faults import Fault, parse_fault
 from ddlkit.modes import MODES
 
 MAX_WORKERS = 16
+#: widest hidden layer: 64-16384-10 is a 1.2M-parameter MLP (the benchmarks' "wide" model)
+MAX_HIDDEN = 16384
 MODELS = ("linear", "mlp", "cnn", "rnn")
 OPTIMIZERS = ("sgd", "momentum", "adam")
 ALLREDUCE_IMPLS = ("ring", "gloo")
@@ -258,7 +260,7 @@ def _validate(e: Experiment) -> None:
     _float("lr", e.lr, 0.0, 10.0, lo_open=True)
     _float("momentum", e.momentum, 0.0, 0.999)
     _int("steps", e.steps, 1, 1_000_000)
-    _int("hidden", e.hidden, 1, 4096)
+    _int("hidden", e.hidden, 1, MAX_HIDDEN)
     _int("seed", e.seed, 0, 2**32 - 1)
     _int("eval_every", e.eval_every, 1, 1_000_000)
     _choice("allreduce_impl", e.allreduce_impl, ALLREDUCE_IMPLS)
