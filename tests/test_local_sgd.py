@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 import ddlkit
-from ddlkit import checkpoint, cost
+from ddlkit import checkpoint, cost, local_steps, plots
 from ddlkit.data import load_dataset, make_sampler, make_shards
 from ddlkit.models import build_model, single_threaded
 
@@ -142,3 +142,21 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(tmp_path: Path) -> No
     resumed = ddlkit.run(exp, resume_from=tmp_path / "crashed")
     assert resumed.history[0]["step"] == 4 and resumed.history[-1]["step"] == STEPS
     assert np.array_equal(resumed.final_params, uninterrupted.final_params)
+
+
+def test_sweep_lines_up_splits_and_bytes() -> None:
+    base = ddlkit.Experiment(workers=2, dataset="iris", hidden=8, batch_size=8, steps=4,
+                             eval_every=4)
+    runs = local_steps.sweep(base, [("iid", 1), ("iid", 2), ("label-skew", 2)])
+    assert [(r.config.sharding, r.config.local_steps) for r in runs.values()] == [
+        ("iid", 1), ("iid", 2), ("label-skew", 2)]
+    rows = local_steps.summary(runs)
+    assert [row.bytes_vs_h1 for row in rows] == [1.0, 0.5, None]
+    assert "H=2" in rows[1].line()
+    with pytest.raises(ValueError, match="unknown"):
+        local_steps.sweep(base, [("shuffled", 1)])
+
+
+def test_shard_plot_title_names_the_split_not_h() -> None:
+    title = plots.shards_for(experiment(local_steps=8)).axes[0].get_title()
+    assert title == "Shards · digits · 3 workers · unbalanced ×5"
