@@ -315,6 +315,12 @@ def _validate(e: Experiment) -> None:
 
     _int("staleness_bound", e.staleness_bound, 0, 1_000_000)
     _int("local_steps", e.local_steps, 1, 1_000_000)
+    if e.mode == "local-sgd" and e.checkpoint_every and (
+            e.optimizer != "sgd" or e.checkpoint_every % e.local_steps):
+        raise ConfigError("checkpoint_every", e.checkpoint_every,
+                          f"0, or a multiple of local_steps={e.local_steps} with optimizer "
+                          f"'sgd', in mode 'local-sgd': a checkpoint is exact only right after "
+                          f"an average, and only rank 0's optimiser state would be saved")
     _choice("compression", e.compression, COMPRESSIONS)
     if e.compression != "none" and e.mode not in COMPRESSIBLE_MODES:
         raise ConfigError("compression", e.compression,

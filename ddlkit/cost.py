@@ -10,6 +10,9 @@ per element: 4 for float32). Per training step:
   and the ring reaches it (Patarasuk & Yuan 2009, "Bandwidth optimal all-reduce
   algorithms for clusters of workstations", JPDC 69(2)).
 
+Local SGD (McMahan et al. 2017) runs the same all-reduce on the model, but only after every
+H local steps: ⌈steps/H⌉ averages per run, so about 1/H of all-reduce SGD's bytes.
+
 The server's traffic grows with N; a ring worker's stays flat. The ring pays in messages
 instead: 2(N−1) per step, so its latency term grows with N. In the latency–bandwidth
 (α–β) model of Thakur, Rabenseifner & Gropp 2005 a ring all-reduce costs
@@ -31,7 +34,7 @@ from ddlkit.accounting import RankTotals
 from ddlkit.comm.ring import chunk_sizes
 from ddlkit.config import Experiment
 from ddlkit.data import DATASETS
-from ddlkit.strategies import allreduce, async_ps, sync_ps
+from ddlkit.strategies import allreduce, async_ps, local_sgd, sync_ps
 
 
 @dataclass(frozen=True)
@@ -48,11 +51,13 @@ class Header:
 
 #: ddlkit's header sizes (elements): sync sends (sample count, loss) with each gradient;
 #: async adds the version the gradient was computed on, and replies carry the version;
-#: all-reduce reduces (sample count, sample count × loss) with the gradient.
+#: all-reduce reduces (sample count, sample count × loss) with the gradient; local SGD
+#: reduces (samples since the last average, their summed loss) with the model.
 HEADERS: Mapping[str, Header] = MappingProxyType({
     "sync": Header(push=sync_ps.HEADER, pull=0),
     "async": Header(push=async_ps.HEADER, pull=1),
     "allreduce": Header(push=allreduce.HEADER, pull=0),
+    "local-sgd": Header(push=local_sgd.HEADER, pull=0),
 })
 
 NO_HEADER = Header(0, 0)
@@ -203,7 +208,9 @@ def step_traffic(exp: Experiment, rank: int) -> Traffic:
     """Per-step traffic of ``rank`` in ``exp``, headers included (sync and all-reduce).
 
     Async has no fixed per-step pattern (who sends next depends on timing): use
-    :func:`async_traffic` with the number of gradients each worker sent.
+    :func:`async_traffic` with the number of gradients each worker sent. Local SGD
+    communicates only every H steps: use :func:`average_traffic` and
+    :func:`local_sgd_bytes_per_step`.
     """
     m, s, header = n_params(exp), itemsize(exp), HEADERS[exp.mode]
     if exp.mode == "sync":
@@ -211,10 +218,34 @@ def step_traffic(exp: Experiment, rank: int) -> Traffic:
             return ps_server_step(exp.workers, m, s, header)
         return ps_worker_step(m, s, header)
     if exp.mode == "allreduce":
-        if exp.allreduce_impl == "gloo":
-            return gloo_allreduce_step(exp.workers, m, s, header)
-        return ring_worker_step(exp.workers, m, rank, s, header)
+        return _all_reduce(exp, rank, m, s, header)
+    if exp.mode == "local-sgd":
+        raise ValueError("mode: 'local-sgd' communicates every local_steps steps, not every "
+                         "step; use average_traffic() or local_sgd_bytes_per_step()")
     raise ValueError(f"mode: {exp.mode!r} has no fixed per-step traffic; use async_traffic()")
+
+
+def _all_reduce(exp: Experiment, rank: int, m: int, s: int, header: Header) -> Traffic:
+    if exp.allreduce_impl == "gloo":
+        return gloo_allreduce_step(exp.workers, m, s, header)
+    return ring_worker_step(exp.workers, m, rank, s, header)
+
+
+# -- local SGD -----------------------------------------------------------------------------
+def average_traffic(exp: Experiment, rank: int) -> Traffic:
+    """Traffic of ``rank`` in one model average of local SGD: one all-reduce of the model
+    plus its header (M + 2 elements), exactly what all-reduce SGD sends every step."""
+    if exp.mode != "local-sgd":
+        raise ValueError(f"mode: {exp.mode!r}; average_traffic() is for mode 'local-sgd'")
+    return _all_reduce(exp, rank, n_params(exp), itemsize(exp), HEADERS["local-sgd"])
+
+
+def local_sgd_bytes_per_step(exp: Experiment, rank: int) -> float:
+    """Mean bytes ``rank`` sends and receives per step in local SGD: one average's bytes
+    times ⌈steps/H⌉ averages, over the steps. About 1/H of all-reduce SGD's per step
+    (exactly 1/H when H divides ``steps``)."""
+    rounds = local_sgd.average_rounds(exp.steps, exp.local_steps)
+    return average_traffic(exp, rank).bytes * rounds / exp.steps
 
 
 def async_traffic(exp: Experiment, gradients: list[int]) -> list[Traffic]:
@@ -237,7 +268,11 @@ def async_traffic(exp: Experiment, gradients: list[int]) -> list[Traffic]:
 
 
 def run_traffic(exp: Experiment) -> list[Traffic]:
-    """Whole-run traffic of every rank (rank order) for sync and all-reduce runs."""
+    """Whole-run traffic of every rank (rank order) for sync, all-reduce and local-SGD
+    runs (local SGD: ⌈steps/H⌉ averages, see :func:`average_traffic`)."""
+    if exp.mode == "local-sgd":
+        rounds = local_sgd.average_rounds(exp.steps, exp.local_steps)
+        return [average_traffic(exp, r) * rounds for r in range(exp.world_size)]
     return [step_traffic(exp, r) * exp.steps for r in range(exp.world_size)]
 
 

@@ -178,6 +178,12 @@ WRONG = {
              "def dirichlet_shards(labels, workers, alpha, seed)\n"
              "    pass\n",
              "ex02_dirichlet_shards.py, line 2: SyntaxError"),
+    "ex08": ("def average_models(comm, model, samples):  # the source article's plain mean\n"
+             "    comm.all_reduce(model)\n"
+             "    model /= comm.world_size\n"
+             "    return samples * comm.world_size\n",
+             "check 1/4 failed: 2 ranks with 1, 3 samples: rank 0's model differs from "
+             "Σ n_i θ_i / Σ n_i by 1.49: that is the unweighted mean"),
 }
 
 

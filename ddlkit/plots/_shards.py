@@ -49,8 +49,10 @@ def shards_for(experiment: Experiment) -> Figure:
                         seed=experiment.seed, dirichlet_alpha=experiment.dirichlet_alpha,
                         classes_per_worker=experiment.classes_per_worker,
                         size_ratio=experiment.size_ratio)
-    # the label without its mode: sharding does not depend on it
-    title = f"Shards · {experiment.dataset} · {experiment.label().split(' · ', 1)[1]}"
+    # the label without its mode (nor a mode's setting such as H): sharding does not depend
+    # on them; every field valid in some mode is valid in sync, which labels only its name
+    label = experiment.replace(mode="sync").label()
+    title = f"Shards · {experiment.dataset} · {label.split(' · ', 1)[1]}"
     if parts is not None and labels is not None:
         return shards(labels, parts, info.n_classes, title=title)
     with style():
