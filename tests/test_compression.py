@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import ddlkit
-from ddlkit import cost
+from ddlkit import cost, plots
 from ddlkit.checks import all_gather_vs_gloo
 from ddlkit.comm.compression import ErrorFeedback, GradientCodec
 from ddlkit.comm.qsgd import QSGD, levels
@@ -201,6 +201,14 @@ def test_all_reduce_compression_with_three_workers_agrees_with_sync() -> None:
     for totals, formula in zip(ar.ranks, cost.run_traffic(exp.replace(mode="allreduce"))):
         assert cost.Traffic.of(totals) == formula
     assert ar.ranks[0].payload_received == exp.steps * 2 * (1210 + 4)
+
+    fig = plots.compression([ps, ar], labels=["PS", "all-reduce"])
+    bars = {gid: [p.get_width() for p in fig.axes[1].patches if p.get_gid() == gid]
+            for gid in ("pushed", "pulled")}
+    assert bars["pushed"] == [ps.ranks[1].payload_sent, ar.ranks[0].payload_sent]
+    assert bars["pulled"] == [ps.ranks[1].payload_received, ar.ranks[0].payload_received]
+    assert bars["pulled"][0] == exp.steps * 1210 * 4  # the PS pull stays uncompressed
+    assert len(fig.axes[0].get_lines()) == 2
 
 
 # -- all-gather -----------------------------------------------------------------------------
