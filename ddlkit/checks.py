@@ -38,6 +38,23 @@ def ring_vs_gloo(comm: Communicator, reporter: Any, lengths: list[int],
     return out
 
 
+def all_gather_vs_gloo(comm: Communicator, reporter: Any, length: int,
+                       dtype: str = "uint8", seed: int = 0) -> dict[str, Any]:
+    """The instrumented all-gather against plain ``dist.all_gather`` of the same tensor:
+    whether every gathered piece matches, and the bytes recorded."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + comm.rank)
+    x = torch.randint(0, 256, (length,), generator=g).to(getattr(torch, dtype))
+    mine = [torch.empty_like(x) for _ in range(comm.world_size)]
+    reference = [torch.empty_like(x) for _ in range(comm.world_size)]
+    comm.recorder.drain()
+    comm.all_gather(mine, x, payload_bytes=length // 2)
+    events = [e for e in comm.recorder.drain() if e.op == "all_gather"]
+    dist.all_gather(reference, x)  # the trusted reference, uninstrumented
+    return {"equal": all(torch.equal(a, b) for a, b in zip(mine, reference)),
+            "own": torch.equal(mine[comm.rank], x),
+            "events": [(e.nbytes, e.payload_bytes) for e in events]}
+
+
 def raise_on_rank(comm: Communicator, reporter: Any, rank: int) -> None:
     """Rank ``rank`` raises; the others wait for it in a barrier (a deliberate failure)."""
     if comm.rank == rank:

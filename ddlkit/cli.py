@@ -84,7 +84,7 @@ FIELD_HELP: dict[str, str] = {
     "compression": "gradient compression (modes sync and allreduce): none, topk or qsgd",
     "compress_ratio": "--compression topk: fraction of gradient entries sent (0 < k ≤ 1)",
     "error_feedback": "--compression topk: keep what was not sent and add it next step",
-    "quant_bits": "--compression qsgd: bits per quantised entry (1 to 16)",
+    "quant_bits": "--compression qsgd: bits per quantised entry, sign included (2 to 16)",
     "backup_workers": "--mode sync: the server steps with the first N−b gradients (b)",
     "random_delay_s": "mean of a seeded random extra delay per worker step (seconds)",
     "batch_split": "how the global batch is split: by shard size, or by worker speed",

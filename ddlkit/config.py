@@ -328,7 +328,7 @@ def _validate(e: Experiment) -> None:
                           f"{', '.join(map(repr, COMPRESSIBLE_MODES))}")
     _float("compress_ratio", e.compress_ratio, 0.0, 1.0, lo_open=True)
     _bool("error_feedback", e.error_feedback)
-    _int("quant_bits", e.quant_bits, 1, 16)
+    _int("quant_bits", e.quant_bits, 2, 16)  # one bit is the sign (see ddlkit.comm.qsgd)
     _int("backup_workers", e.backup_workers, 0, MAX_WORKERS)
     if e.backup_workers and e.mode != "sync":
         raise ConfigError("backup_workers", e.backup_workers,

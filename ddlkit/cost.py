@@ -23,9 +23,16 @@ ddlkit's messages also carry a small header, counted in ``bytes_*`` but not in
 the same buffer as the gradient (M + 2 elements), so its whole buffer is payload.
 Every function returns a :class:`Traffic` whose field names are those of
 :class:`~ddlkit.accounting.RankTotals`, so a formula compares directly with a run.
+
+With gradient compression a worker's gradient message shrinks to P bytes: top-k sends
+k = ⌈ratio·M⌉ values and int32 indices, P = k·(s + 4); b-bit QSGD sends M levels of
+⌈b/8⌉ bytes (int8 or int16) and the norm, P = M·⌈b/8⌉ + s. On the PS only the push
+shrinks (the server still sends the full model back). On all-reduce each worker
+all-gathers the others' messages: (N−1)·(P + header) bytes in and out.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from types import MappingProxyType
 from typing import Mapping
@@ -203,6 +210,62 @@ def gloo_allreduce_step(workers: int, n_params: int, itemsize: int = 4,
     return Traffic(n, n, n, n, 1, 1)
 
 
+# -- compressed gradients ------------------------------------------------------------------
+def topk_message_bytes(n_params: int, ratio: float, itemsize: int = 4) -> int:
+    """k·(s + 4): k = ⌈ratio·M⌉ values of s bytes and k int32 indices (Lin et al. 2018)."""
+    _check(1, n_params, itemsize)
+    if not 0.0 < ratio <= 1.0:
+        raise ValueError(f"ratio: {ratio!r} is not allowed; a fraction in (0, 1]")
+    k = max(1, min(n_params, math.ceil(round(ratio * n_params, 9))))
+    return k * (itemsize + 4)
+
+
+def qsgd_message_bytes(n_params: int, bits: int, itemsize: int = 4) -> int:
+    """M·⌈b/8⌉ + s: M levels in int8 (b ≤ 8) or int16, and the norm as one float
+    (Alistarh et al. 2017, without their Elias coding)."""
+    _check(1, n_params, itemsize)
+    if not 2 <= bits <= 16:
+        raise ValueError(f"bits: {bits!r} is not allowed; a whole number from 2 to 16")
+    return n_params * math.ceil(bits / 8) + itemsize
+
+
+def message_bytes(exp: Experiment) -> int:
+    """P, the gradient payload of one worker message in ``exp`` (M·s uncompressed)."""
+    m, s = n_params(exp), itemsize(exp)
+    if exp.compression == "topk":
+        return topk_message_bytes(m, exp.compress_ratio, s)
+    if exp.compression == "qsgd":
+        return qsgd_message_bytes(m, exp.quant_bits, s)
+    return m * s
+
+
+def compressed_ps_server_step(workers: int, n_params: int, message: int, itemsize: int = 4,
+                              header: Header = NO_HEADER) -> Traffic:
+    """A sync PS server step with compressed pushes: N messages of P bytes (+ header) in,
+    N uncompressed models out."""
+    plain = ps_server_step(workers, n_params, itemsize, header)
+    return Traffic(plain.bytes_sent, workers * (message + header.push * itemsize),
+                   plain.payload_sent, workers * message, workers, workers)
+
+
+def compressed_ps_worker_step(n_params: int, message: int, itemsize: int = 4,
+                              header: Header = NO_HEADER) -> Traffic:
+    """A sync PS worker step: P bytes (+ header) pushed, the uncompressed model pulled."""
+    plain = ps_worker_step(n_params, itemsize, header)
+    return Traffic(message + header.push * itemsize, plain.bytes_received, message,
+                   plain.payload_received, 1, 1)
+
+
+def allgather_step(workers: int, message: int, itemsize: int = 4,
+                   header: Header = NO_HEADER) -> Traffic:
+    """One all-gather of every worker's message, as ddlkit records it: (N−1)·(P + header)
+    bytes each way, one collective."""
+    _check(workers, 1, itemsize)
+    n = (workers - 1) * (message + header.push * itemsize)
+    p = (workers - 1) * message
+    return Traffic(n, n, p, p, 1, 1)
+
+
 # -- a whole experiment ------------------------------------------------------------------
 def step_traffic(exp: Experiment, rank: int) -> Traffic:
     """Per-step traffic of ``rank`` in ``exp``, headers included (sync and all-reduce).
@@ -213,6 +276,8 @@ def step_traffic(exp: Experiment, rank: int) -> Traffic:
     :func:`local_sgd_bytes_per_step`.
     """
     m, s, header = n_params(exp), itemsize(exp), HEADERS[exp.mode]
+    if exp.compression != "none":
+        return _compressed_step(exp, rank, m, s, header)
     if exp.mode == "sync":
         if rank == 0:
             return ps_server_step(exp.workers, m, s, header)
@@ -246,6 +311,17 @@ def local_sgd_bytes_per_step(exp: Experiment, rank: int) -> float:
     (exactly 1/H when H divides ``steps``)."""
     rounds = local_sgd.average_rounds(exp.steps, exp.local_steps)
     return average_traffic(exp, rank).bytes * rounds / exp.steps
+
+
+def _compressed_step(exp: Experiment, rank: int, m: int, s: int, header: Header) -> Traffic:
+    message = message_bytes(exp)
+    if exp.mode == "sync":
+        if rank == 0:
+            return compressed_ps_server_step(exp.workers, m, message, s, header)
+        return compressed_ps_worker_step(m, message, s, header)
+    if exp.mode == "allreduce":
+        return allgather_step(exp.workers, message, s, header)
+    raise ValueError(f"mode: {exp.mode!r} does not compress gradients")
 
 
 def async_traffic(exp: Experiment, gradients: list[int]) -> list[Traffic]:

@@ -128,3 +128,18 @@ class Communicator:
         dist.barrier(group=self.group)
         t1 = time.perf_counter()
         self.recorder.add("barrier", -1, 0, 0, t0, t0, t1)
+
+    def all_gather(self, out: list[torch.Tensor], tensor: torch.Tensor,
+                   payload_bytes: int | None = None) -> None:
+        """gloo's all-gather: ``out[r]`` receives rank r's ``tensor`` on every rank.
+
+        Each rank ends up with the N−1 messages of the others, so the bytes recorded are
+        (N−1)·size each way (a ring all-gather sends and receives exactly that).
+        ``payload_bytes`` is the model-data part of one message, as for :meth:`send`.
+        """
+        t0 = time.perf_counter()
+        dist.all_gather(out, tensor, group=self.group)
+        t1 = time.perf_counter()
+        others = self.world_size - 1
+        pb = _nbytes(tensor) if payload_bytes is None else payload_bytes
+        self.recorder.add("all_gather", -1, others * _nbytes(tensor), others * pb, t0, t0, t1)

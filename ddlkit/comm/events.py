@@ -15,7 +15,7 @@ from typing import Iterator, NamedTuple
 SEND_OPS = frozenset({"send"})
 RECV_OPS = frozenset({"recv"})
 #: collectives whose bytes gloo moves internally; ddlkit records the ring-optimal model
-COLLECTIVE_OPS = frozenset({"all_reduce", "broadcast", "barrier"})
+COLLECTIVE_OPS = frozenset({"all_reduce", "all_gather", "broadcast", "barrier"})
 SPAN_KINDS = frozenset({"compute", "eval"})
 
 

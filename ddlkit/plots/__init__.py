@@ -8,6 +8,7 @@ seconds from the first recorded event, so process start-up never shifts a run.
 from ddlkit.plots._breakdown import time_breakdown
 from ddlkit.plots._communication import communication
 from ddlkit.plots._comparison import comparison
+from ddlkit.plots._compression import compression
 from ddlkit.plots._convergence import convergence, convergence_panel
 from ddlkit.plots._display import register_notebook_display
 from ddlkit.plots._live import LivePlot
@@ -18,6 +19,6 @@ from ddlkit.plots._timeline import timeline
 
 register_notebook_display()
 
-__all__ = ["KIND_COLORS", "LivePlot", "communication", "comparison", "convergence",
-           "convergence_panel", "shards", "shards_for", "staleness", "time_breakdown",
-           "timeline"]
+__all__ = ["KIND_COLORS", "LivePlot", "communication", "comparison", "compression",
+           "convergence", "convergence_panel", "shards", "shards_for", "staleness",
+           "time_breakdown", "timeline"]

@@ -6,6 +6,13 @@ all of them, takes the sample-weighted average, applies the optimiser, and sends
 new parameters back to every worker. Per step the server receives N·M and sends N·M
 elements; each worker sends M and receives M. With ``on_worker_loss="continue"`` a
 lost worker is dropped and the others go on (the set of workers shrinks).
+
+With ``compression`` (:mod:`ddlkit.comm.compression`) each worker pushes a compact,
+fixed-size message instead (top-k values and indices, or QSGD levels and a norm), with
+its own error-feedback memory for top-k; the server decodes every message and takes the
+same sample-weighted average. Only the push is compressed: the server's broadcast of the
+model (the pull) stays uncompressed, M elements per worker, so the workers all hold
+exactly the server's parameters.
 """
 from __future__ import annotations
 
@@ -14,6 +21,7 @@ from typing import Any
 import torch
 
 from ddlkit.comm import Communicator
+from ddlkit.comm.compression import GradientCodec
 from ddlkit.comm.inbox import Inbox, SenderLost
 from ddlkit.context import Context
 from ddlkit.strategies.common import (
@@ -40,10 +48,11 @@ def _server(ctx: Context) -> dict[str, Any]:
     exp, comm = ctx.exp, ctx.comm
     trainer = Trainer(exp, worker_index=-1)
     m = trainer.numel
-    itemsize = trainer.model.flat.element_size()
     live = list(range(1, exp.workers + 1))
-    buffers = {r: torch.empty(m + HEADER, dtype=trainer.model.flat.dtype) for r in live}
-    inbox = Inbox(comm, live, buffers, payload_bytes=m * itemsize)
+    codec = GradientCodec(exp, m, trainer.model.flat.dtype, HEADER)
+    buffers = {r: codec.buffer() for r in live}
+    decoded = {r: torch.empty_like(trainer.model.flat) for r in live}
+    inbox = Inbox(comm, live, buffers, payload_bytes=codec.payload_bytes)
     grad = torch.zeros_like(trainer.model.flat)
     opt = trainer.optimizer()
     start, samples = resume_point(ctx, trainer, opt)
@@ -64,9 +73,11 @@ def _server(ctx: Context) -> dict[str, Any]:
             raise RuntimeError("every worker was lost")
         with ctx.recorder.span("compute"):
             ranks = sorted(arrived)  # rank order: the sum is bitwise reproducible
-            counts = [float(buffers[r][m]) for r in ranks]
-            total = weighted_mean_into(grad, [buffers[r][:m] for r in ranks], counts)
-            loss_sum += sum(float(buffers[r][m + 1]) * n for r, n in zip(ranks, counts))
+            counts = [float(codec.header(buffers[r])[0]) for r in ranks]
+            grads = [codec.decode(buffers[r], decoded[r]) for r in ranks]
+            total = weighted_mean_into(grad, grads, counts)
+            loss_sum += sum(float(codec.header(buffers[r])[1]) * n
+                            for r, n in zip(ranks, counts))
             loss_n += total
             opt.step(grad)  # Step 7: update the global model.
         if step < exp.steps:  # after the last step nothing more is coming
@@ -102,14 +113,16 @@ def _broadcast(comm: Communicator, params: torch.Tensor, ranks: list[int]) -> li
 def _worker(ctx: Context) -> None:
     exp, comm = ctx.exp, ctx.comm
     trainer = Trainer(exp, worker_index=ctx.worker_index)
-    m = trainer.numel
-    itemsize = trainer.model.flat.element_size()
-    outbox = torch.empty(m + HEADER, dtype=trainer.model.flat.dtype)
+    codec = GradientCodec(exp, trainer.numel, trainer.model.flat.dtype, HEADER,
+                          worker=ctx.worker_index)
+    outbox = codec.buffer()
+    header = codec.header(outbox)
     start, _ = resume_point(ctx, trainer, None)
     for step in range(start + 1, exp.steps + 1):
         ctx.set_step(step)
         with ctx.recorder.span("compute"):  # Step 3: local gradient on this shard's batch.
-            n, loss = trainer.gradient_into(outbox[:m])
-            outbox[m], outbox[m + 1] = n, loss
-        comm.send(outbox, 0, payload_bytes=m * itemsize)  # Step 5: push the gradient.
+            n, loss = trainer.gradient_into(codec.gradient_slot(outbox))
+            codec.encode(outbox, step)  # compressed (if asked) with error feedback
+            header[0], header[1] = n, loss
+        comm.send(outbox, 0, payload_bytes=codec.payload_bytes)  # Step 5: push the gradient.
         comm.recv(trainer.model.flat, 0)  # Step 8-9: pull the new model, go again.
