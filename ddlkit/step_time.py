@@ -159,6 +159,7 @@ class Comparison:
     exp: Experiment
     measured_s: float
     predicted: StepTime
+    compute: ComputeTime
 
     @property
     def ratio(self) -> float:
@@ -176,8 +177,26 @@ def compare(result: RunResult) -> Comparison:
     if result.status != "ok":
         raise ValueError(f"result: status {result.status!r}; compare a complete run "
                          f"({result.error})")
+    compute = measured_compute(result)
     return Comparison(result.config, measured_step_s(result),
-                      predict_for(result.config, measured_compute(result)))
+                      predict_for(result.config, compute), compute)
+
+
+def comparison_text(comparisons: Sequence[Comparison]) -> str:
+    """One line per run: measured and predicted seconds per step, and their ratio."""
+    lines = [f"{'mode':<10} {'N':>3} {'measured ms':>12} {'predicted ms':>13} "
+             f"{'measured/predicted':>19}"]
+    lines += [f"{c.exp.mode:<10} {c.exp.workers:>3} {c.measured_s * 1e3:>12.1f} "
+              f"{c.predicted.total_s * 1e3:>13.1f} {c.ratio:>19.2f}" for c in comparisons]
+    return "\n".join(lines)
+
+
+def step_ratio(comparisons: Sequence[Comparison], slower: str = "sync",
+               faster: str = "allreduce") -> dict[int, float]:
+    """Measured step time of mode ``slower`` over mode ``faster``, per worker count."""
+    by = {(c.exp.mode, c.exp.workers): c.measured_s for c in comparisons}
+    return {n: by[(slower, n)] / by[(faster, n)]
+            for (mode, n) in by if mode == slower and (faster, n) in by}
 
 
 def measure_and_compare(base: Experiment, modes: Sequence[str], workers: Sequence[int],

@@ -25,6 +25,14 @@ from typing import Any
 
 from ddlkit.config import network_label
 
+#: named networks → (net_latency_ms, net_bandwidth_mbps), e.g. for a drop-down
+PRESETS: dict[str, tuple[float, float]] = {
+    "none": (0.0, 0.0),
+    "10 Gbit/s, 0.05 ms (data centre)": (0.05, 10_000.0),
+    "1 Gbit/s, 0.5 ms (office LAN)": (0.5, 1_000.0),
+    "100 Mbit/s, 1 ms (slow LAN)": (1.0, 100.0),
+}
+
 
 @dataclass(frozen=True)
 class Network:

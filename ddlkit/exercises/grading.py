@@ -29,6 +29,7 @@ from ddlkit.exercises.verdict import CheckResult, Verdict, shown
 #: exercise key -> module that defines its checks
 EXERCISE_MODULES: dict[str, str] = {
     f"ex{n:02d}": f"ddlkit.exercises.ex{n:02d}" for n in range(1, 7)}
+EXERCISE_MODULES["ex11"] = "ddlkit.exercises.ex11"  # issue 6: the α–β cost model
 #: the repository this ddlkit was installed from (editable install), for default folders
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: a distributed check's run must finish within this (seconds); correct code needs < 1 s
