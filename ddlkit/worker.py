@@ -22,6 +22,7 @@ import torch.distributed as dist
 
 from ddlkit import checkpoint
 from ddlkit.comm import Communicator, Recorder
+from ddlkit.comm.network import Network
 from ddlkit.config import Experiment
 from ddlkit.context import Context, Reporter
 from ddlkit.faults import FaultPlan, LeaveRun
@@ -50,9 +51,12 @@ def watch_parent(parent_pid: int) -> None:
 def run_experiment(config: dict[str, Any], comm: Communicator, reporter: Reporter,
                    checkpoint_dir: str | None = None,
                    resume_path: str | None = None) -> dict[str, Any]:
-    """The job of every rank of an experiment: build its context, run its strategy."""
+    """The job of every rank of an experiment: build its context, run its strategy.
+
+    The communicator emulates the experiment's network, if it asks for one."""
     exp = Experiment.from_dict(config)
     mode = MODES[exp.mode]
+    comm = comm.with_network(Network.of(exp))  # net_latency_ms, net_bandwidth_mbps
     ctx = Context(exp=exp, rank=comm.rank, world_size=comm.world_size,
                   role=mode.role(comm.rank), worker_index=mode.worker_index(comm.rank),
                   comm=comm, recorder=comm.recorder, reporter=reporter,

@@ -3,9 +3,23 @@
 It is passed explicitly to every strategy (no global process-group state is read), and
 it never changes a result: each method calls the real gloo operation on the tensor it
 is given and only adds a timestamped :class:`~ddlkit.comm.events.Event`.
+
+With a :class:`~ddlkit.comm.network.Network` it also emulates a slower network, in one
+place, :meth:`Communicator._emulate`, which every operation calls:
+
+- a point-to-point send (``send``, ``isend``) first sleeps α + bytes/B, recorded as a
+  ``net`` event (communication on the timeline, no bytes, no message), then hands the
+  message to gloo. Its ``send`` event is posted at the start of that sleep, so the
+  receiver's wait for it ends there and the wire time counts as communication on both
+  sides, whoever receives it (a :class:`~ddlkit.comm.inbox.Inbox` too). Sends of one rank
+  are serialised: N sends cost N·(α + bytes/B);
+- a collective sleeps its modelled cost (ring all-reduce 2(N−1)·α + 2(N−1)/N·bytes/B)
+  inside its own event, before gloo's operation: the rank is blocked in the collective;
+- receives add nothing: the time was paid by the sender.
 """
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any, Callable
 
@@ -13,10 +27,17 @@ import torch
 import torch.distributed as dist
 
 from ddlkit.comm.events import Recorder
+from ddlkit.comm.network import Network
 
 
 def _nbytes(t: torch.Tensor) -> int:
     return t.numel() * t.element_size()
+
+
+def _sleep_until(deadline: float) -> None:
+    """Sleep until ``deadline`` on the perf_counter clock (re-sleeping if woken early)."""
+    while (left := deadline - time.perf_counter()) > 0:
+        time.sleep(left)
 
 
 class Handle:
@@ -49,21 +70,54 @@ class Communicator:
     """
 
     def __init__(self, rank: int, world_size: int, recorder: Recorder,
-                 group: Any = None) -> None:
+                 group: Any = None, network: Network | None = None) -> None:
         self.rank = rank
         self.world_size = world_size
         self.recorder = recorder
         self.group = group
+        self.network = network
+
+    def with_network(self, network: Network | None) -> Communicator:
+        """The same communicator (rank, group, recorder) emulating ``network``."""
+        other = copy.copy(self)
+        other.network = network
+        return other
+
+    # -- network emulation ----------------------------------------------------------------
+    def _emulate(self, op: str, nbytes: int, peer: int = -1) -> float:
+        """Sleep what ``op`` of ``nbytes`` costs on the emulated network; returns when the
+        operation began (before the sleep). Point-to-point sends record the sleep as a
+        ``net`` event; collectives count it inside their own event. Without a network
+        this costs nothing."""
+        t0 = time.perf_counter()
+        net = self.network
+        if net is None:
+            return t0
+        n = self.world_size
+        cost: dict[str, Callable[[], float]] = {
+            "send": lambda: net.delay(nbytes),
+            "all_reduce": lambda: net.ring_all_reduce(nbytes, n),
+            "all_gather": lambda: net.ring_all_gather(nbytes, n),
+            "broadcast": lambda: net.broadcast(nbytes, n),
+            "barrier": lambda: net.barrier(n),
+        }
+        if op not in cost:
+            raise ValueError(f"op: {op!r} has no emulated cost; one of {', '.join(cost)}")
+        _sleep_until(t0 + cost[op]())
+        if op == "send":
+            self.recorder.add("net", peer, 0, 0, t0, t0, time.perf_counter())
+        return t0
 
     # -- point to point ------------------------------------------------------------
     def send(self, tensor: torch.Tensor, dst: int, payload_bytes: int | None = None) -> None:
         """Blocking send of ``tensor`` to rank ``dst``."""
-        t0 = time.perf_counter()
+        n = _nbytes(tensor)
+        t0 = self._emulate("send", n, dst)
+        t_wait = time.perf_counter()
         dist.send(tensor, dst, group=self.group)
         t1 = time.perf_counter()
-        n = _nbytes(tensor)
         pb = n if payload_bytes is None else payload_bytes
-        self.recorder.add("send", dst, n, pb, t0, t0, t1)
+        self.recorder.add("send", dst, n, pb, t0, t_wait, t1)
 
     def recv(self, tensor: torch.Tensor, src: int | None = None,
              payload_bytes: int | None = None) -> int:
@@ -82,9 +136,9 @@ class Communicator:
 
     def isend(self, tensor: torch.Tensor, dst: int, payload_bytes: int | None = None) -> Handle:
         """Post a send; call ``wait()`` on the handle before reusing ``tensor``."""
-        t_post = time.perf_counter()
-        work = dist.isend(tensor, dst, group=self.group)
         n = _nbytes(tensor)
+        t_post = self._emulate("send", n, dst)
+        work = dist.isend(tensor, dst, group=self.group)
         pb = n if payload_bytes is None else payload_bytes
         h = Handle(work, lambda tw, te: self.recorder.add("send", dst, n, pb, t_post, tw, te))
         h.peer = dst
@@ -107,7 +161,7 @@ class Communicator:
         gloo's internal traffic is not observable, so the bytes recorded are the
         bandwidth-optimal ring cost 2(N-1)/N * size (Patarasuk & Yuan 2009).
         """
-        t0 = time.perf_counter()
+        t0 = self._emulate("all_reduce", _nbytes(tensor))
         dist.all_reduce(tensor, group=self.group)
         t1 = time.perf_counter()
         n = self.world_size
@@ -116,7 +170,7 @@ class Communicator:
 
     def broadcast(self, tensor: torch.Tensor, src: int) -> None:
         """gloo's broadcast from ``src``; records the tensor size as the bytes moved."""
-        t0 = time.perf_counter()
+        t0 = self._emulate("broadcast", _nbytes(tensor))
         dist.broadcast(tensor, src, group=self.group)
         t1 = time.perf_counter()
         n = _nbytes(tensor)
@@ -124,7 +178,7 @@ class Communicator:
 
     def barrier(self) -> None:
         """Wait until every rank arrives."""
-        t0 = time.perf_counter()
+        t0 = self._emulate("barrier", 0)
         dist.barrier(group=self.group)
         t1 = time.perf_counter()
         self.recorder.add("barrier", -1, 0, 0, t0, t0, t1)
@@ -137,7 +191,7 @@ class Communicator:
         (N−1)·size each way (a ring all-gather sends and receives exactly that).
         ``payload_bytes`` is the model-data part of one message, as for :meth:`send`.
         """
-        t0 = time.perf_counter()
+        t0 = self._emulate("all_gather", _nbytes(tensor))
         dist.all_gather(out, tensor, group=self.group)
         t1 = time.perf_counter()
         others = self.world_size - 1

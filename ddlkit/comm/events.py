@@ -17,6 +17,9 @@ RECV_OPS = frozenset({"recv"})
 #: collectives whose bytes gloo moves internally; ddlkit records the ring-optimal model
 COLLECTIVE_OPS = frozenset({"all_reduce", "all_gather", "broadcast", "barrier"})
 SPAN_KINDS = frozenset({"compute", "eval"})
+#: time a sender spent on an emulated network link (:mod:`ddlkit.comm.network`) before
+#: handing a message to gloo: communication, with no bytes and no message of its own
+NETWORK_OPS = frozenset({"net"})
 
 
 class Event(NamedTuple):

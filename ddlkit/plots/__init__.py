@@ -10,6 +10,7 @@ from ddlkit.plots._communication import communication
 from ddlkit.plots._comparison import comparison
 from ddlkit.plots._compression import compression
 from ddlkit.plots._convergence import convergence, convergence_panel
+from ddlkit.plots._cost_prediction import cost_prediction
 from ddlkit.plots._display import register_notebook_display
 from ddlkit.plots._live import LivePlot
 from ddlkit.plots._shards import shards, shards_for
@@ -20,5 +21,6 @@ from ddlkit.plots._timeline import timeline
 register_notebook_display()
 
 __all__ = ["KIND_COLORS", "LivePlot", "communication", "comparison", "compression",
-           "convergence", "convergence_panel", "shards", "shards_for", "staleness",
+           "convergence", "convergence_panel", "cost_prediction", "shards", "shards_for",
+           "staleness",
            "time_breakdown", "timeline"]

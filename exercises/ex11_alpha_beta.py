@@ -1,0 +1,32 @@
+"""Exercise 11: predict a training step's time with the latency–bandwidth (α–β) model.
+
+Sending one message of n bytes takes α + n·β seconds: α is the latency per message and
+β = 1/B the time per byte (B the bandwidth, bytes per second). A model has M parameters
+(``n_params``) of ``itemsize`` bytes; there are N workers; a worker computes its gradient
+in ``t_compute_s`` seconds.
+
+- Parameter server (sync): each worker pushes its gradient (the workers do this at the
+  same time), then the server sends the new model to each of the N workers, one after
+  another over its one link.
+- Ring all-reduce: 2(N−1) steps around the ring; in each one every worker sends one chunk
+  of M/N values to its neighbour, all at the same time (exercise 4).
+
+Ignore the few header values a message carries and the server's own compute. The grader
+checks your formulas against ddlkit's independent cost model, then against a real run on
+an emulated slow network.
+"""
+from __future__ import annotations
+
+
+def ps_step_time(workers: int, n_params: int, itemsize: int, alpha_s: float,
+                 beta_s_per_byte: float, t_compute_s: float) -> float:
+    """Seconds per synchronous parameter-server step: compute, push, then N pulls."""
+    # HINT: one message costs α + M·itemsize·β. How many does the critical path go through?
+    raise NotImplementedError("Exercise 11: implement ps_step_time()")
+
+
+def ring_step_time(workers: int, n_params: int, itemsize: int, alpha_s: float,
+                   beta_s_per_byte: float, t_compute_s: float) -> float:
+    """Seconds per ring all-reduce step: compute, then 2(N−1) chunk exchanges."""
+    # HINT: 2(N − 1) messages in a row, each of M/N values; a single worker sends nothing.
+    raise NotImplementedError("Exercise 11: implement ring_step_time()")
