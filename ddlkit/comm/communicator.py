@@ -191,7 +191,7 @@ class Communicator:
         (N−1)·size each way (a ring all-gather sends and receives exactly that).
         ``payload_bytes`` is the model-data part of one message, as for :meth:`send`.
         """
-        t0 = self._emulate("all_gather", _nbytes(tensor))
+        t0 = self._emulate("all_gather", _nbytes(tensor) * self.world_size)  # the result
         dist.all_gather(out, tensor, group=self.group)
         t1 = time.perf_counter()
         others = self.world_size - 1
