@@ -133,7 +133,7 @@ def test_beyond_sync_controls_map_to_fields_and_show_where_they_apply() -> None:
 
     panel.set(mode="sync", compression="topk", compress_ratio=0.01, error_feedback=False,
               backup_workers=1, random_delay_s=0.02, batch_split="speed",
-              network=NETWORKS["100 Mbit/s, 1 ms"], lr_scaling="linear", warmup_steps=5)
+              network=NETWORKS["100 Mbit/s, 1 ms (slow LAN)"], lr_scaling="linear", warmup_steps=5)
     exp = panel.experiment()
     assert (exp.compression, exp.compress_ratio, exp.error_feedback) == ("topk", 0.01, False)
     assert (exp.backup_workers, exp.random_delay_s, exp.batch_split) == (1, 0.02, "speed")

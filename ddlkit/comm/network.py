@@ -31,6 +31,7 @@ PRESETS: dict[str, tuple[float, float]] = {
     "10 Gbit/s, 0.05 ms (data centre)": (0.05, 10_000.0),
     "1 Gbit/s, 0.5 ms (office LAN)": (0.5, 1_000.0),
     "100 Mbit/s, 1 ms (slow LAN)": (1.0, 100.0),
+    "10 Mbit/s, 5 ms (home uplink)": (5.0, 10.0),
 }
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from ddlkit.comm.network import PRESETS
 from ddlkit.config import (
     ALLREDUCE_IMPLS,
     BATCH_SPLITS,
@@ -35,10 +36,7 @@ STALENESS_STOPS: tuple[int | str, ...] = (0, 1, 2, 3, 4, 6, 8, 12, 16, "∞")
 #: ``staleness_bound`` for ∞: more steps than any run takes
 UNBOUNDED = 1_000_000
 #: emulated networks (latency ms, bandwidth Mbit/s) the panel offers
-NETWORKS: dict[str, tuple[float, float]] = {
-    "none": (0.0, 0.0), "10 Gbit/s, 0.05 ms": (0.05, 10_000.0),
-    "1 Gbit/s, 0.5 ms": (0.5, 1000.0), "100 Mbit/s, 1 ms": (1.0, 100.0),
-    "10 Mbit/s, 5 ms": (5.0, 10.0)}
+NETWORKS = PRESETS
 #: controls for the techniques beyond sync and async, shown under their own heading
 ADVANCED = ("staleness_bound", "local_steps", "compression", "compress_ratio", "error_feedback",
             "quant_bits", "backup_workers", "random_delay_s", "batch_split", "network",
