@@ -1,6 +1,6 @@
 """Grading: run one exercise's checks against a learner's file and say what happened.
 
-An exercise (``ddlkit.exercises.ex01`` … ``ex06``) registers named checks. A check is a
+An exercise (``ddlkit.exercises.ex01`` … ``ex07``) registers named checks. A check is a
 function of a :class:`Learner` that raises :class:`CheckFailed` with a one-line reason.
 Checks compare the learner's answer with a reference computed independently (autograd,
 ``dist.all_reduce``, formulas, instrumented ddlkit runs), never with the learner's code.
@@ -28,7 +28,7 @@ from ddlkit.exercises.verdict import CheckResult, Verdict, shown
 
 #: exercise key -> module that defines its checks
 EXERCISE_MODULES: dict[str, str] = {
-    f"ex{n:02d}": f"ddlkit.exercises.ex{n:02d}" for n in range(1, 7)}
+    f"ex{n:02d}": f"ddlkit.exercises.ex{n:02d}" for n in range(1, 8)}
 #: the repository this ddlkit was installed from (editable install), for default folders
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: a distributed check's run must finish within this (seconds); correct code needs < 1 s
