@@ -15,7 +15,6 @@ from typing import Callable, Sequence
 
 from ddlkit.config import Experiment
 from ddlkit.result import RunResult
-from ddlkit.tradeoffs import time_to_loss
 
 #: write this for s = ∞ (no bound: async's schedule)
 INF = None
@@ -24,6 +23,14 @@ INF = None
 def bound_label(bound: int | None) -> str:
     """``s=3``, or ``s=∞`` for no bound."""
     return "s=∞" if bound is None else f"s={bound}"
+
+
+def time_to_loss(result: RunResult, target: float) -> float | None:
+    """:func:`ddlkit.tradeoffs.time_to_loss` (imported late: tradeoffs imports the plots,
+    and the plots import this module)."""
+    from ddlkit.tradeoffs import time_to_loss as first_reaching
+
+    return first_reaching(result, target)
 
 
 def loss_at(result: RunResult, seconds: float) -> float | None:

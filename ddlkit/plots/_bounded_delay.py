@@ -13,9 +13,8 @@ from matplotlib.figure import Figure
 from ddlkit.plots._convergence import metric_label
 from ddlkit.plots._style import as_list, message, new_figure, run_color, style
 from ddlkit.result import RunResult
-from ddlkit.staleness_sweep import bound_label, loss_at
+from ddlkit.staleness_sweep import bound_label, loss_at, time_to_loss
 from ddlkit.strategies.ssp import bound_of
-from ddlkit.tradeoffs import time_to_loss
 
 
 def bounded_delay(results: RunResult | Sequence[RunResult], target: float | None = None,
