@@ -41,7 +41,7 @@ from ddlkit.accounting import RankTotals
 from ddlkit.comm.ring import chunk_sizes
 from ddlkit.config import Experiment
 from ddlkit.data import DATASETS
-from ddlkit.strategies import allreduce, async_ps, local_sgd, sync_ps
+from ddlkit.strategies import allreduce, async_ps, local_sgd, ssp, sync_ps
 
 
 @dataclass(frozen=True)
@@ -57,12 +57,14 @@ class Header:
 
 
 #: ddlkit's header sizes (elements): sync sends (sample count, loss) with each gradient;
-#: async adds the version the gradient was computed on, and replies carry the version;
-#: all-reduce reduces (sample count, sample count × loss) with the gradient; local SGD
-#: reduces (samples since the last average, their summed loss) with the model.
+#: async adds the version the gradient was computed on, and replies carry the version
+#: (ssp sends the same messages); all-reduce reduces (sample count, sample count × loss)
+#: with the gradient; local SGD reduces (samples since the last average, their summed
+#: loss) with the model.
 HEADERS: Mapping[str, Header] = MappingProxyType({
     "sync": Header(push=sync_ps.HEADER, pull=0),
     "async": Header(push=async_ps.HEADER, pull=1),
+    "ssp": Header(push=ssp.HEADER, pull=1),
     "allreduce": Header(push=allreduce.HEADER, pull=0),
     "local-sgd": Header(push=local_sgd.HEADER, pull=0),
 })
@@ -325,14 +327,14 @@ def _compressed_step(exp: Experiment, rank: int, m: int, s: int, header: Header)
 
 
 def async_traffic(exp: Experiment, gradients: list[int]) -> list[Traffic]:
-    """Whole-run traffic of every rank of an async run in which worker w sent
+    """Whole-run traffic of every rank of an async (or ssp) run in which worker w sent
     ``gradients[w]`` gradients: each one a message up and one reply down."""
-    if exp.mode != "async":
-        raise ValueError(f"mode: {exp.mode!r}; async_traffic() is for mode 'async'")
+    if exp.mode not in ("async", "ssp"):
+        raise ValueError(f"mode: {exp.mode!r}; async_traffic() is for modes 'async' and 'ssp'")
     if len(gradients) != exp.workers:
         raise ValueError(f"gradients: {len(gradients)} counts given, one per worker needed "
                          f"({exp.workers})")
-    m, s, header = n_params(exp), itemsize(exp), HEADERS["async"]
+    m, s, header = n_params(exp), itemsize(exp), HEADERS[exp.mode]
     one = ps_worker_step(m, s, header)
     workers = [one * g for g in gradients]
     server = Traffic(bytes_sent=sum(w.bytes_received for w in workers),

@@ -5,6 +5,7 @@ so a notebook shows each exactly once. Colours are shared by every view: compute
 (blue), communication (orange), waiting (purple), evaluation (green). Time axes count
 seconds from the first recorded event, so process start-up never shifts a run.
 """
+from ddlkit.plots._bounded_delay import bounded_delay
 from ddlkit.plots._breakdown import time_breakdown
 from ddlkit.plots._communication import communication
 from ddlkit.plots._comparison import comparison
@@ -20,7 +21,7 @@ from ddlkit.plots._timeline import timeline
 
 register_notebook_display()
 
-__all__ = ["KIND_COLORS", "LivePlot", "communication", "comparison", "compression",
-           "convergence", "convergence_panel", "cost_prediction", "shards", "shards_for",
-           "staleness",
+__all__ = ["KIND_COLORS", "LivePlot", "bounded_delay", "communication", "comparison",
+           "compression", "convergence", "convergence_panel", "cost_prediction", "shards",
+           "shards_for", "staleness",
            "time_breakdown", "timeline"]

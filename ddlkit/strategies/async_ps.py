@@ -32,7 +32,7 @@ STOP = -1.0
 def run(ctx: Context) -> dict[str, Any]:
     if ctx.role == "server":
         return _server(ctx)
-    _worker(ctx)
+    worker(ctx)
     return {}
 
 
@@ -100,7 +100,9 @@ def _server(ctx: Context) -> dict[str, Any]:
     return out
 
 
-def _worker(ctx: Context) -> None:
+def worker(ctx: Context) -> None:
+    """A worker's loop: push a gradient tagged with the version it was computed on, pull
+    the model and its version, until a reply says stop (shared with ``ssp``)."""
     from ddlkit.training import Trainer
 
     exp, comm = ctx.exp, ctx.comm
