@@ -16,6 +16,7 @@ from torch import nn
 from ddlkit.config import Experiment
 from ddlkit.data import load_dataset, make_sampler, make_shards
 from ddlkit.models import DTYPES, batch_loss, build_model, single_threaded
+from ddlkit.stragglers import speed_weights
 
 
 def large_batch_sgd(exp: Experiment) -> np.ndarray:
@@ -34,7 +35,8 @@ def _train(exp: Experiment) -> np.ndarray:
                          size_ratio=exp.size_ratio, dirichlet_alpha=exp.dirichlet_alpha,
                          classes_per_worker=exp.classes_per_worker)
     samplers = [make_sampler(exp.sharding, shards, data.info.n_train, exp.workers, w,
-                             exp.batch_size, exp.seed) for w in range(exp.workers)]
+                             exp.batch_size, exp.seed, weights=speed_weights(exp))
+                for w in range(exp.workers)]
     model = build_model(exp.model, data.info, exp.hidden, exp.seed, DTYPES[exp.dtype])
     params = list(model.parameters())
     if exp.optimizer == "sgd":
