@@ -19,16 +19,23 @@ from ddlkit.models import DTYPES, batch_loss, build_model, single_threaded
 from ddlkit.stragglers import speed_weights
 
 
-def large_batch_sgd(exp: Experiment) -> np.ndarray:
+def large_batch_sgd(exp: Experiment, applied: list[list[int]] | None = None,
+                    dropped: list[list[int]] | None = None) -> np.ndarray:
     """Final parameters (flattened) of single-process training with the union batches.
 
-    It runs on one thread, as every worker does (see :func:`~ddlkit.models.single_threaded`).
+    With backup workers the server uses only some gradients per step: pass a run's
+    ``applied`` and ``dropped`` records (worker ranks per step, see
+    :class:`~ddlkit.result.RunResult`). Step t then trains on the union of the batches of
+    the workers applied in step t; every worker that computed a gradient for step t
+    (applied or dropped) drew its next batch, as the worker did. It runs on one thread,
+    as every worker does (see :func:`~ddlkit.models.single_threaded`).
     """
     with single_threaded():
-        return _train(exp)
+        return _train(exp, applied, dropped)
 
 
-def _train(exp: Experiment) -> np.ndarray:
+def _train(exp: Experiment, applied: list[list[int]] | None,
+           dropped: list[list[int]] | None) -> np.ndarray:
     data = load_dataset(exp.dataset, dtype=DTYPES[exp.dtype])
     labels = data.y_train.numpy() if data.info.is_classification else None
     shards = make_shards(exp.sharding, labels, data.info.n_train, exp.workers, seed=exp.seed,
@@ -45,8 +52,12 @@ def _train(exp: Experiment) -> np.ndarray:
         opt = torch.optim.SGD(params, lr=exp.lr, momentum=exp.momentum)
     else:
         opt = torch.optim.Adam(params, lr=exp.lr)
-    for _ in range(exp.steps):
-        idx = torch.from_numpy(np.concatenate([s.next_batch() for s in samplers]))
+    everyone = list(range(1, exp.workers + 1))  # worker k is rank k + 1
+    for step in range(exp.steps):
+        used = everyone if applied is None else applied[step]
+        drew = set(used) | set(dropped[step] if dropped is not None else ())
+        batches = {r: samplers[r - 1].next_batch() for r in everyone if r in drew}
+        idx = torch.from_numpy(np.concatenate([batches[r] for r in sorted(used)]))
         opt.zero_grad()
         batch_loss(data.info, model, data.x_train[idx], data.y_train[idx])[0].backward()
         opt.step()
