@@ -105,6 +105,13 @@ def speed_weights(exp: Experiment) -> list[float] | None:
     return [1.0 / (NOMINAL_SAMPLE_S + d / exp.batch_size) for d in delays]
 
 
+def batch_sizes(exp: Experiment) -> list[int]:
+    """Each worker's batch size per step under ``exp``'s ``batch_split`` (worker 1 first)."""
+    from ddlkit.training import Trainer  # training uses this module: import when needed
+
+    return [Trainer(exp, k).sampler.batch_size for k in range(exp.workers)]  # type: ignore[union-attr]
+
+
 def step_times(result: RunResult, rank: int = 0) -> np.ndarray:
     """Seconds each step took on ``rank`` (the server in ``sync``), steps 1, 2, … in order.
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import ddlkit
+from ddlkit import plots
 from ddlkit.data.sampling import worker_batch_sizes
 from ddlkit.faults import FaultPlan, parse_fault
 from ddlkit.reference import large_batch_sgd
@@ -93,6 +94,12 @@ def test_step_times_include_the_straggler() -> None:
     times = step_times(result)
     assert len(times) == 8
     assert (times[1:] >= 0.02).all()  # the server waits for the straggler every step
+    fig = plots.step_time_distribution(result)
+    per_step, distribution = fig.axes
+    line = next(ln for ln in per_step.get_lines() if ln.get_gid() == "steps-0")
+    assert np.allclose(line.get_ydata(), times * 1000)
+    assert per_step.get_ylabel() == "step time (ms)"
+    assert np.allclose(distribution.get_lines()[0].get_xdata(), np.sort(times) * 1000)
 
 
 def test_a_fault_planned_for_a_skipped_step_happens_at_the_next_one() -> None:
