@@ -1,6 +1,6 @@
 """Grading: run one exercise's checks against a learner's file and say what happened.
 
-An exercise (``ddlkit.exercises.ex01`` … ``ex06``) registers named checks. A check is a
+An exercise (``ddlkit.exercises.ex01``, ``ex02``, …) registers named checks. A check is a
 function of a :class:`Learner` that raises :class:`CheckFailed` with a one-line reason.
 Checks compare the learner's answer with a reference computed independently (autograd,
 ``dist.all_reduce``, formulas, instrumented ddlkit runs), never with the learner's code.
@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import pkgutil
 import re
 import sys
 import time
@@ -26,9 +27,11 @@ from typing import Any, Callable, TypeVar, Union
 
 from ddlkit.exercises.verdict import CheckResult, Verdict, shown
 
-#: exercise key -> module that defines its checks
+#: exercise key -> module that defines its checks (every ``exNN.py`` in this package)
 EXERCISE_MODULES: dict[str, str] = {
-    f"ex{n:02d}": f"ddlkit.exercises.ex{n:02d}" for n in range(1, 7)}
+    info.name: f"ddlkit.exercises.{info.name}"
+    for info in sorted(pkgutil.iter_modules([str(Path(__file__).parent)]), key=lambda i: i.name)
+    if re.fullmatch(r"ex\d\d", info.name)}
 #: the repository this ddlkit was installed from (editable install), for default folders
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: a distributed check's run must finish within this (seconds); correct code needs < 1 s
