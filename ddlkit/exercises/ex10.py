@@ -95,23 +95,23 @@ def _check_average(name: str, average: torch.Tensor) -> None:
                       f"kept workers' batches by {error:.3g}{hint}")
 
 
+def _verify(learner: Learner, *names: str) -> None:
+    for name in names:
+        average, applied, dropped = _call(learner, name)
+        _check_sets(name, applied, dropped)
+        _check_average(name, average)
+
+
 @EXERCISE.check("b=0: nothing dropped, the average is the large-batch gradient (autograd)")
 def no_backup(learner: Learner) -> None:
-    average, applied, dropped = _call(learner, "no backup")
-    _check_sets("no backup", applied, dropped)
-    _check_average("no backup", average)
+    _verify(learner, "no backup")
 
 
 @EXERCISE.check("b=1 of 4: the last to arrive is dropped, the other 3 averaged by samples")
 def one_backup(learner: Learner) -> None:
-    average, applied, dropped = _call(learner, "one backup")
-    _check_sets("one backup", applied, dropped)
-    _check_average("one backup", average)
+    _verify(learner, "one backup")
 
 
 @EXERCISE.check("b=2 of 5, listed out of arrival order; and a tie goes to the lower rank")
 def out_of_order(learner: Learner) -> None:
-    for name in ("two backups, listed out of order", "a tie"):
-        average, applied, dropped = _call(learner, name)
-        _check_sets(name, applied, dropped)
-        _check_average(name, average)
+    _verify(learner, "two backups, listed out of order", "a tie")
