@@ -86,3 +86,14 @@ def test_backup_workers_only_in_sync_mode() -> None:
         experiment(mode="async", backup_workers=1)
     with pytest.raises(ddlkit.ConfigError, match="backup_workers"):
         experiment(backup_workers=4)
+
+
+def test_a_lost_worker_leaves_n_minus_1_minus_b() -> None:
+    exp = experiment(backup_workers=1, faults=("kill:2@5",), on_worker_loss="continue",
+                     random_delay_s=0.005)
+    result = ddlkit.run(exp)
+    assert result.status == "ok", result.error
+    assert [lost["rank"] for lost in result.lost] == [2]
+    assert all(len(ranks) == 3 for ranks in result.applied[:4])  # before the loss: N − b
+    assert all(2 not in ranks for ranks in result.applied[4:])  # it never sent again
+    assert len(result.applied[-1]) == 2  # once the loss is noticed: N − 1 − b

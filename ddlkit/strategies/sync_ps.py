@@ -71,8 +71,10 @@ def _server(ctx: Context) -> dict[str, Any]:
         # Steps 5-6: wait for this step's gradients, the first N−b to arrive (b=0: all).
         ranks = []
         while len(ranks) < max(1, len(live) - exp.backup_workers) and set(live) - set(ranks):
-            r = _take(ctx, inbox, live)
-            if r is None:
+            try:
+                r = inbox.take()  # whichever worker's gradient arrived first
+            except SenderLost as lost:
+                _lose(ctx, live, lost)
                 continue
             for_step = int(buffers[r][m + 2])
             if for_step == step:
@@ -108,27 +110,26 @@ def _server(ctx: Context) -> dict[str, Any]:
     # it, and answer with the stop (a next step past ``steps``).
     owed = set(live) - set(ranks)
     while owed & set(live):
-        r = _take(ctx, inbox, live)
-        if r is not None:
-            owed.discard(r)
-            dropped[int(buffers[r][m + 2]) - start - 1].append(r)
-            _answer(ctx, inbox, model, live, r, exp.steps + 1, release=False)
+        try:
+            r = inbox.take()
+        except SenderLost as lost:
+            _lose(ctx, live, lost)
+            continue
+        owed.discard(r)
+        dropped[int(buffers[r][m + 2]) - start - 1].append(r)
+        _answer(ctx, inbox, model, live, r, exp.steps + 1, release=False)
     inbox.close()
     out = final_state(trainer)
     out["applied"], out["dropped"] = applied, dropped
     return out
 
 
-def _take(ctx: Context, inbox: Inbox, live: list[int]) -> int | None:
-    """The next sender whose message has arrived, or None if a worker was lost instead."""
-    try:
-        return inbox.take()
-    except SenderLost as lost:
-        live.remove(lost.sender)
-        ctx.worker_lost(lost.sender, str(lost))
-        if not live:
-            raise RuntimeError("every worker was lost") from None
-        return None
+def _lose(ctx: Context, live: list[int], lost: SenderLost) -> None:
+    """A worker's connection closed: go on without it (if the experiment allows)."""
+    live.remove(lost.sender)
+    ctx.worker_lost(lost.sender, str(lost))
+    if not live:
+        raise RuntimeError("every worker was lost")
 
 
 def _answer(ctx: Context, inbox: Inbox, model: FlatModel, live: list[int], rank: int,
