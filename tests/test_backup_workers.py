@@ -7,6 +7,8 @@ computed a gradient drew its next batch (:func:`ddlkit.reference.large_batch_sgd
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -58,11 +60,13 @@ def test_server_applies_exactly_n_minus_b_gradients_per_step(backup: int) -> Non
     assert np.abs(result.final_params - large_batch_sgd(exp)).max() > 1e-4  # ≠ plain sync
 
 
-def test_a_fixed_straggler_is_always_the_one_dropped() -> None:
+def test_a_fixed_straggler_is_always_the_one_dropped(tmp_path: Path) -> None:
     straggler = 4  # worker 4 is rank 4
     exp = experiment(backup_workers=1, worker_delays=(0.0, 0.0, 0.0, 0.08), steps=10)
-    result = ddlkit.run(exp)  # finishes: no deadlock however late the straggler is
+    result = ddlkit.run(exp, record_dir=tmp_path)  # finishes however late the straggler is
     assert result.status == "ok"
+    saved = ddlkit.load_result(tmp_path)
+    assert (saved.applied, saved.dropped) == (result.applied, result.dropped)
     assert result.applied == [[1, 2, 3]] * 10
     late = [r for step in result.dropped for r in step]
     assert late and set(late) == {straggler}
