@@ -25,6 +25,7 @@ import torch
 from ddlkit.config import Experiment
 from ddlkit.data import load_dataset, make_sampler, make_shards
 from ddlkit.models import build_model, loss_fn
+from ddlkit.stragglers import speed_weights
 from ddlkit.strategies.common import weighted_mean_into
 
 
@@ -104,7 +105,8 @@ def compare_aggregates(exp: Experiment) -> AggregationReport:
                          dirichlet_alpha=exp.dirichlet_alpha,
                          classes_per_worker=exp.classes_per_worker, size_ratio=exp.size_ratio)
     samplers = [make_sampler(exp.sharding, shards, info.n_train, exp.workers, k,
-                             exp.batch_size, exp.seed) for k in range(exp.workers)]
+                             exp.batch_size, exp.seed, weights=speed_weights(exp))
+                for k in range(exp.workers)]
     batches = [torch.from_numpy(np.asarray(s.next_batch(), dtype=np.int64)) for s in samplers]
     model = build_model(exp.model, info, exp.hidden, exp.seed, dtype)
     params = list(model.parameters())

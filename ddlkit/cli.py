@@ -198,7 +198,7 @@ def _add_grade_parser(commands: Any) -> None:
         "all passed, not implemented yet, or the first failing check and why. "
         "Exit code 0 when every check passes, 1 otherwise.",
         epilog="example: python -m ddlkit grade ex04 --dir solutions", allow_abbrev=False)
-    p.add_argument("exercise", help="which exercise: ex01, ex02, … (or just its number)")
+    p.add_argument("exercise", help="which exercise, e.g. ex04 (or just its number)")
     p.add_argument("--dir", metavar="DIR", dest="directory",
                    help="folder holding the exercise file: exercises, solutions or any path "
                         "(default: the current folder if it holds the file, else exercises/)")

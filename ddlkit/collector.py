@@ -105,6 +105,8 @@ class Collector:
             wall_time_s=wall, first_event_s=self.first_event, history=self.history,
             ranks=rank_totals(events, self.roles), events=events,
             staleness=list(out0.get("staleness", [])),
+            applied=[list(r) for r in out0.get("applied", [])],
+            dropped=[list(r) for r in out0.get("dropped", [])],
             lost=[self.lost[r] for r in sorted(self.lost)],
             final_params=None if params is None else np.asarray(params),
             meta={"world_size": len(self.roles), "roles": self.roles,

@@ -340,6 +340,10 @@ def _validate(e: Experiment) -> None:
                           f"least one gradient per step")
     _float("random_delay_s", e.random_delay_s, 0.0, 10.0)
     _choice("batch_split", e.batch_split, BATCH_SPLITS)
+    if e.batch_split == "speed" and e.sharding == "stream":
+        raise ConfigError("batch_split", e.batch_split,
+                          "'shard' with sharding='stream': the stream hands every worker "
+                          "batch_size samples; speed-based batches need fixed shards")
     _float("net_latency_ms", e.net_latency_ms, 0.0, 10_000.0)
     _float("net_bandwidth_mbps", e.net_bandwidth_mbps, 0.0, 1e6)
     _choice("lr_scaling", e.lr_scaling, LR_SCALINGS)

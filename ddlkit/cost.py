@@ -56,13 +56,14 @@ class Header:
     pull: int
 
 
-#: ddlkit's header sizes (elements): sync sends (sample count, loss) with each gradient;
-#: async adds the version the gradient was computed on, and replies carry the version
+#: ddlkit's header sizes (elements): sync sends (sample count, loss, step) with each
+#: gradient and its replies carry the next step (for backup workers); async sends
+#: (sample count, loss, version the gradient was computed on), and replies the version
 #: (ssp sends the same messages); all-reduce reduces (sample count, sample count × loss)
 #: with the gradient; local SGD reduces (samples since the last average, their summed
 #: loss) with the model.
 HEADERS: Mapping[str, Header] = MappingProxyType({
-    "sync": Header(push=sync_ps.HEADER, pull=0),
+    "sync": Header(push=sync_ps.HEADER, pull=sync_ps.PULL_HEADER),
     "async": Header(push=async_ps.HEADER, pull=1),
     "ssp": Header(push=ssp.HEADER, pull=1),
     "allreduce": Header(push=allreduce.HEADER, pull=0),

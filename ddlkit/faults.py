@@ -59,12 +59,20 @@ class FaultPlan:
     def __init__(self, faults: Iterable[Fault], rank: int) -> None:
         self.faults = sorted((f for f in faults if f.rank == rank), key=lambda f: f.step)
         self.extra_delay = 0.0
+        self._started = False
 
     def before_step(self, step: int) -> None:
-        """Apply what is due at ``step``: die, leave, or start a delay; then sleep it."""
-        for f in self.faults:
-            if f.step != step:
-                continue
+        """Apply what is due by ``step``: die, leave, or start a delay; then sleep it.
+
+        A fault planned for a step this rank skipped (a sync worker with backup workers
+        jumps to the server's current step) happens at the first step after it; faults
+        planned before the rank's first step (a resumed run) never happen.
+        """
+        if not self._started:
+            self._started = True
+            self.faults = [f for f in self.faults if f.step >= step]
+        while self.faults and self.faults[0].step <= step:
+            f = self.faults.pop(0)
             if f.kind == "kill":
                 os.kill(os.getpid(), signal.SIGKILL)
             elif f.kind == "drop":

@@ -19,28 +19,38 @@ from ddlkit.config import Experiment
 from ddlkit.data import load_dataset, make_sampler, make_shards
 from ddlkit.lr_scaling import torch_schedule
 from ddlkit.models import DTYPES, batch_loss, build_model, single_threaded
+from ddlkit.stragglers import speed_weights
 
 
-def large_batch_sgd(exp: Experiment,
+def large_batch_sgd(exp: Experiment, applied: list[list[int]] | None = None,
+                    dropped: list[list[int]] | None = None,
                     lr_schedule: Callable[[int], float] | None = None) -> np.ndarray:
     """Final parameters (flattened) of single-process training with the union batches.
 
-    It runs on one thread, as every worker does (see :func:`~ddlkit.models.single_threaded`).
-    ``lr_schedule(step)``, if given, sets the learning rate of each step instead of the
-    experiment's own schedule.
+    With backup workers the server uses only some gradients per step: pass a run's
+    ``applied`` and ``dropped`` records (worker ranks per step, see
+    :class:`~ddlkit.result.RunResult`). Step t then trains on the union of the batches of
+    the workers applied in step t; every worker that computed a gradient for step t
+    (applied or dropped) drew its next batch, as the worker did. ``lr_schedule(step)``,
+    if given, sets the learning rate of each step instead of the experiment's own
+    schedule. It runs on one thread, as every worker does (see
+    :func:`~ddlkit.models.single_threaded`).
     """
     with single_threaded():
-        return _train(exp, lr_schedule)
+        return _train(exp, applied, dropped, lr_schedule)
 
 
-def _train(exp: Experiment, lr_schedule: Callable[[int], float] | None) -> np.ndarray:
+def _train(exp: Experiment, applied: list[list[int]] | None,
+           dropped: list[list[int]] | None,
+           lr_schedule: Callable[[int], float] | None) -> np.ndarray:
     data = load_dataset(exp.dataset, dtype=DTYPES[exp.dtype])
     labels = data.y_train.numpy() if data.info.is_classification else None
     shards = make_shards(exp.sharding, labels, data.info.n_train, exp.workers, seed=exp.seed,
                          size_ratio=exp.size_ratio, dirichlet_alpha=exp.dirichlet_alpha,
                          classes_per_worker=exp.classes_per_worker)
     samplers = [make_sampler(exp.sharding, shards, data.info.n_train, exp.workers, w,
-                             exp.batch_size, exp.seed) for w in range(exp.workers)]
+                             exp.batch_size, exp.seed, weights=speed_weights(exp))
+                for w in range(exp.workers)]
     model = build_model(exp.model, data.info, exp.hidden, exp.seed, DTYPES[exp.dtype])
     params = list(model.parameters())
     if exp.optimizer == "sgd":
@@ -50,11 +60,15 @@ def _train(exp: Experiment, lr_schedule: Callable[[int], float] | None) -> np.nd
     else:
         opt = torch.optim.Adam(params, lr=exp.lr)
     schedule = torch_schedule(exp, opt)
+    everyone = list(range(1, exp.workers + 1))  # worker k is rank k + 1
     for step in range(exp.steps):
         if lr_schedule is not None:
             for group in opt.param_groups:
                 group["lr"] = float(lr_schedule(step))
-        idx = torch.from_numpy(np.concatenate([s.next_batch() for s in samplers]))
+        used = everyone if applied is None else applied[step]
+        drew = set(used) | set(dropped[step] if dropped is not None else ())
+        batches = {r: samplers[r - 1].next_batch() for r in everyone if r in drew}
+        idx = torch.from_numpy(np.concatenate([batches[r] for r in sorted(used)]))
         opt.zero_grad()
         batch_loss(data.info, model, data.x_train[idx], data.y_train[idx])[0].backward()
         opt.step()

@@ -29,7 +29,9 @@ class RunResult:
     ``error`` is one readable line and ``error_detail`` the failed rank's traceback.
     Times in ``history`` and ``events`` are seconds since the run started. ``history``
     rows hold step, samples, t, train_loss, test_loss, accuracy and cumulative bytes
-    (sent by all ranks).
+    (sent by all ranks). In mode ``sync``, ``applied[i]`` lists the worker ranks whose
+    gradients the server averaged in the i-th step of the run, and ``dropped[i]`` those
+    whose gradient for that step came too late and was dropped (backup workers).
     """
 
     config: Experiment
@@ -43,6 +45,8 @@ class RunResult:
     events: list[Event] = field(default_factory=list)
     staleness: list[int] = field(default_factory=list)
     lost: list[dict[str, Any]] = field(default_factory=list)
+    applied: list[list[int]] = field(default_factory=list)
+    dropped: list[list[int]] = field(default_factory=list)
     final_params: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -113,6 +117,10 @@ class RunResult:
             how = lost.get("how", "lost")
             step = f" at step {lost['step']}" if "step" in lost else ""
             lines.append(f"lost: rank {lost['rank']}{step}, {how}; the run carried on")
+        late = sum(map(len, self.dropped))
+        if late:
+            lines.append(f"backup workers: {late} late gradients dropped, "
+                         f"{sum(map(len, self.applied))} applied")
         if self.staleness:
             s = np.asarray(self.staleness)
             lines.append(f"staleness: mean {s.mean():.2f}, max {s.max()}")
@@ -133,6 +141,8 @@ class RunResult:
             "events": {"fields": list(EVENT_FIELDS), "rows": [list(e) for e in self.events]},
             "staleness": list(self.staleness),
             "lost": self.lost,
+            "applied": self.applied,
+            "dropped": self.dropped,
             "meta": self.meta,
         }
 
@@ -160,6 +170,7 @@ def load_result(directory: str | os.PathLike[str]) -> RunResult:
         first_event_s=data.get("first_event_s"), history=data["history"],
         ranks=[RankTotals(**r) for r in data["ranks"]], events=events,
         staleness=data["staleness"], lost=data.get("lost", []),
+        applied=data.get("applied", []), dropped=data.get("dropped", []),
         final_params=params, meta=data.get("meta", {}))
 
 

@@ -11,6 +11,7 @@ from ddlkit.config import Experiment
 from ddlkit.data import load_dataset, make_sampler, make_shards
 from ddlkit.models import DTYPES, FlatModel, batch_loss, build_model
 from ddlkit.optim import FlatOptimizer, make_optimizer
+from ddlkit.stragglers import RandomDelay, fixed_delay, speed_weights
 from ddlkit.textgen import bits_per_char
 
 
@@ -28,8 +29,6 @@ class Trainer:
         self.info = self.data.info
         self.model = FlatModel(
             build_model(exp.model, self.info, exp.hidden, exp.seed, DTYPES[exp.dtype]), extra)
-        delays = exp.worker_delays
-        self.delay = delays[worker_index] if delays and worker_index >= 0 else 0.0
         self.sampler = None
         if worker_index >= 0:
             labels = self.data.y_train.numpy() if self.info.is_classification else None
@@ -38,7 +37,12 @@ class Trainer:
                                  classes_per_worker=exp.classes_per_worker,
                                  size_ratio=exp.size_ratio)
             self.sampler = make_sampler(exp.sharding, shards, self.info.n_train, exp.workers,
-                                        worker_index, exp.batch_size, exp.seed)
+                                        worker_index, exp.batch_size, exp.seed,
+                                        weights=speed_weights(exp))
+        # the straggler models of ddlkit.stragglers: fixed (worker_delays) and random
+        self.delay = fixed_delay(exp, worker_index,
+                                 self.sampler.batch_size if self.sampler else exp.batch_size)
+        self.random_delay = RandomDelay(exp.random_delay_s, exp.seed, max(worker_index, 0))
 
     @property
     def numel(self) -> int:
@@ -55,16 +59,18 @@ class Trainer:
     def gradient_into(self, out: torch.Tensor) -> tuple[int, float]:
         """Compute the mean gradient over this worker's next batch into ``out``.
 
-        Returns (samples in the batch, batch loss). The artificial delay for stragglers
-        (``worker_delays``) is spent here, inside the compute time.
+        Returns (samples in the batch, batch loss). The artificial straggler delays
+        (``worker_delays`` and ``random_delay_s``, see :mod:`ddlkit.stragglers`) are spent
+        here, inside the compute time.
         """
         assert self.sampler is not None, "only workers draw batches"
         idx = torch.from_numpy(np.asarray(self.sampler.next_batch(), dtype=np.int64))
         loss, _ = batch_loss(self.info, self.model.module, self.data.x_train[idx],
                              self.data.y_train[idx])
         self.model.gradient_into(loss, out)
-        if self.delay:
-            time.sleep(self.delay)
+        delay = self.delay + self.random_delay.next()
+        if delay:
+            time.sleep(delay)
         return int(idx.numel()), float(loss.detach())
 
     def evaluate(self) -> tuple[float, float | None]:

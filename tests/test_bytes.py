@@ -32,7 +32,9 @@ def test_parameter_server_bytes(workers: int) -> None:
     assert server.payload_received == STEPS * workers * m * item
     assert server.payload_sent == STEPS * workers * m * item
     assert server.messages_received == server.messages_sent == STEPS * workers
-    assert server.bytes_received == STEPS * workers * (m + 2) * item  # + header
+    # + header: (sample count, loss, step) in, the next step out
+    assert server.bytes_received == STEPS * workers * (m + 3) * item
+    assert server.bytes_sent == STEPS * workers * (m + 1) * item
     for w in worker_totals:
         assert w.payload_sent == w.payload_received == STEPS * m * item
         assert w.messages_sent == STEPS

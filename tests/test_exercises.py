@@ -174,6 +174,12 @@ WRONG = {
              "    tensor.copy_(total)\n",
              "check 3/3 failed: ring_all_reduce on 3 ranks, length 1000: rank 0 sent 2000 "
              "values"),
+    "ex10": ("def backup_step(arrivals, backup):  # drops the last listed, not the last to arrive\n"
+             "    k = len(arrivals) - backup\n"
+             "    kept, late = arrivals[:k], arrivals[k:]\n"
+             "    avg = sum(n * g for _, _, n, g in kept) / sum(n for _, _, n, _ in kept)\n"
+             "    return avg, sorted(a[1] for a in kept), sorted(a[1] for a in late)\n",
+             "those are the last in the list, not the last to arrive; sort by time"),
     "ex02": ("import numpy as np\n"
              "def dirichlet_shards(labels, workers, alpha, seed)\n"
              "    pass\n",

@@ -108,7 +108,8 @@ def test_what_if_table_for_64_workers() -> None:
     assert best.mode == "allreduce"
     ps = next(r for r in table.rows if r.mode == "sync" and r.workers == 64)
     m = ddlkit.cost.n_params(exp)
-    assert ps.busiest_bytes == 64 * ((m + 2) * 4 + m * 4)  # 64 gradients in, 64 models out
+    h = ddlkit.cost.HEADERS["sync"]
+    assert ps.busiest_bytes == 64 * ((m + h.push) * 4 + (m + h.pull) * 4)  # 64 in, 64 out
 
 
 # -- emulation in real runs ----------------------------------------------------------------------

@@ -28,7 +28,8 @@ class Sampler(Protocol):
     def next_batch(self) -> np.ndarray: ...
 
 
-def worker_batch_sizes(shard_sizes: Sequence[int], batch_size: int) -> list[int]:
+def worker_batch_sizes(shard_sizes: Sequence[int], batch_size: int,
+                       weights: Sequence[float] | None = None) -> list[int]:
     """Split the global batch B = batch_size × workers across workers in proportion to shard size.
 
     Largest-remainder rounding makes the sizes sum to B whenever workers <= B <= sum(shard_sizes);
@@ -36,6 +37,11 @@ def worker_batch_sizes(shard_sizes: Sequence[int], batch_size: int) -> list[int]
     unequal, so a server must average gradients weighted by sample count, g = Σ_k (b_k / B)·g_k:
     the plain mean (1/W)·Σ_k g_k of the source article is then no longer the gradient of the
     global batch, and it over-weights the small shards.
+
+    ``weights`` (one number > 0 per worker) splits B in proportion to them instead, e.g. to
+    worker speed (``batch_split="speed"``, :func:`ddlkit.stragglers.speed_weights`); each size
+    still lies in [1, shard size], and the weighted average above stays the union batch's
+    gradient.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size: {batch_size} is not allowed; it must be >= 1")
@@ -43,7 +49,11 @@ def worker_batch_sizes(shard_sizes: Sequence[int], batch_size: int) -> list[int]
         raise ValueError(f"shard_sizes: {list(shard_sizes)} is not allowed; give one size >= 1 "
                          "per worker")
     workers = len(shard_sizes)
-    return apportion(batch_size * workers, shard_sizes, lower=[1] * workers, upper=shard_sizes)
+    if weights is not None and len(weights) != workers:
+        raise ValueError(f"weights: {list(weights)} is not allowed; give one per worker "
+                         f"({workers})")
+    return apportion(batch_size * workers, shard_sizes if weights is None else weights,
+                     lower=[1] * workers, upper=shard_sizes)
 
 
 class ShardSampler:
@@ -144,15 +154,20 @@ def make_sampler(
     worker: int,
     batch_size: int,
     seed: int,
+    weights: Sequence[float] | None = None,
 ) -> ShardSampler | StreamSampler:
     """The sampler of ``worker`` under ``scheme``.
 
     Fixed shards: a ``ShardSampler`` whose batch size is this worker's share of the global batch
-    (``worker_batch_sizes``). Stream: a ``StreamSampler`` with ``batch_size`` for every worker.
+    (``worker_batch_sizes``, by shard size or by ``weights``). Stream: a ``StreamSampler`` with
+    ``batch_size`` for every worker (``weights`` must be None).
     """
     if scheme not in SCHEMES:
         raise ValueError(f"scheme: unknown sharding scheme {scheme!r}; allowed: {list(SCHEMES)}")
     if scheme == "stream":
+        if weights is not None:
+            raise ValueError("weights: the stream hands every worker batch_size samples; "
+                             "split batches by weight only with fixed shards")
         return StreamSampler(n, workers, worker, batch_size, seed)
     if shards is None or len(shards) != workers:
         got = "None" if shards is None else f"{len(shards)} shards"
@@ -160,7 +175,7 @@ def make_sampler(
                          f"got {got}")
     if not 0 <= worker < workers:
         raise ValueError(f"worker: {worker} is not allowed; it must lie in [0, {workers})")
-    sizes = worker_batch_sizes([len(shard) for shard in shards], batch_size)
+    sizes = worker_batch_sizes([len(shard) for shard in shards], batch_size, weights)
     return ShardSampler(shards[worker], sizes[worker], seed, worker)
 
 

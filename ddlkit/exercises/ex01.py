@@ -5,6 +5,8 @@ batches, which is what a single process training on the large batch would comput
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 import torch.nn.functional as F
 
@@ -15,11 +17,12 @@ EXERCISE = Exercise(1, "ex01_weighted_average", "weighted aggregation of unequal
 SHARD_SIZES = (5, 17, 40)
 
 
-def shard_gradients(sizes: tuple[int, ...], seed: int = 0
+def shard_gradients(sizes: tuple[int, ...], seed: int = 0, union: Sequence[int] | None = None
                     ) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Per-shard mean gradients of a softmax regression, and the large-batch gradient.
 
-    Both come from autograd on the same data: shard i is the next ``sizes[i]`` rows.
+    Both come from autograd on the same data: shard i is the next ``sizes[i]`` rows. The
+    large batch is the union of all shards, or of the shards numbered in ``union``.
     """
     g = torch.Generator().manual_seed(seed)
     features, classes = 4, 3
@@ -34,7 +37,9 @@ def shard_gradients(sizes: tuple[int, ...], seed: int = 0
         return torch.cat([t.reshape(-1) for t in torch.autograd.grad(loss, [w, b])])
 
     shards = [mean_gradient(xs, ys) for xs, ys in zip(x.split(sizes), y.split(sizes))]
-    return shards, mean_gradient(x, y)
+    keep = range(len(sizes)) if union is None else union
+    return shards, mean_gradient(torch.cat([x.split(sizes)[i] for i in keep]),
+                                 torch.cat([y.split(sizes)[i] for i in keep]))
 
 
 def _call(learner: Learner, grads: list[torch.Tensor], counts: list[int]) -> torch.Tensor:

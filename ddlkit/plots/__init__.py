@@ -16,6 +16,7 @@ from ddlkit.plots._display import register_notebook_display
 from ddlkit.plots._live import LivePlot
 from ddlkit.plots._shards import shards, shards_for
 from ddlkit.plots._staleness import staleness
+from ddlkit.plots._step_times import step_time_distribution
 from ddlkit.plots._style import KIND_COLORS
 from ddlkit.plots._timeline import timeline
 
@@ -23,5 +24,5 @@ register_notebook_display()
 
 __all__ = ["KIND_COLORS", "LivePlot", "bounded_delay", "communication", "comparison",
            "compression", "convergence", "convergence_panel", "cost_prediction", "shards",
-           "shards_for", "staleness",
+           "shards_for", "staleness", "step_time_distribution",
            "time_breakdown", "timeline"]

@@ -13,6 +13,16 @@ its own error-feedback memory for top-k; the server decodes every message and ta
 same sample-weighted average. Only the push is compressed: the server's broadcast of the
 model (the pull) stays uncompressed, M elements per worker, so the workers all hold
 exactly the server's parameters.
+
+Backup workers (Chen et al. 2016, "Revisiting distributed synchronous SGD",
+arXiv:1604.00981, §3): with ``backup_workers`` b the server steps as soon as the first
+N−b gradients *for the current step* have arrived, and averages only those. A gradient
+that arrives later was computed on an older model: the server drops it on arrival and
+answers its sender at once with the current model, so the late worker skips ahead to the
+current step instead of falling further behind. Every message a worker sends gets exactly
+one reply (the model, plus the step to compute next; a step past ``steps`` means stop),
+so gloo's sends and receives always pair up. b=0 is plain sync SGD, message for message.
+The result records, per step, which workers' gradients were applied and which dropped.
 """
 from __future__ import annotations
 
@@ -24,6 +34,7 @@ from ddlkit.comm import Communicator
 from ddlkit.comm.compression import GradientCodec
 from ddlkit.comm.inbox import Inbox, SenderLost
 from ddlkit.context import Context
+from ddlkit.models import FlatModel
 from ddlkit.strategies.common import (
     evaluate,
     final_state,
@@ -34,7 +45,8 @@ from ddlkit.strategies.common import (
 )
 from ddlkit.training import Trainer
 
-HEADER = 2  # sample count, batch loss
+HEADER = 3  # sample count, batch loss, the step the gradient is for
+PULL_HEADER = 1  # on each reply: the step the worker computes next (past ``steps``: stop)
 
 
 def run(ctx: Context) -> dict[str, Any]:
@@ -46,33 +58,42 @@ def run(ctx: Context) -> dict[str, Any]:
 
 def _server(ctx: Context) -> dict[str, Any]:
     exp, comm = ctx.exp, ctx.comm
-    trainer = Trainer(exp, worker_index=-1)
+    trainer = Trainer(exp, worker_index=-1, extra=PULL_HEADER)
+    model = trainer.model
     m = trainer.numel
+    itemsize = model.flat.element_size()
     live = list(range(1, exp.workers + 1))
-    codec = GradientCodec(exp, m, trainer.model.flat.dtype, HEADER)
+    codec = GradientCodec(exp, m, model.flat.dtype, HEADER)
     buffers = {r: codec.buffer() for r in live}
-    decoded = {r: torch.empty_like(trainer.model.flat) for r in live}
+    decoded = {r: torch.empty_like(model.flat) for r in live}
     inbox = Inbox(comm, live, buffers, payload_bytes=codec.payload_bytes)
-    grad = torch.zeros_like(trainer.model.flat)
+    grad = torch.zeros_like(model.flat)
     opt = trainer.optimizer()
     start, samples = resume_point(ctx, trainer, opt)
+    applied: list[list[int]] = []  # per step: the ranks whose gradients were averaged
+    dropped: list[list[int]] = [[] for _ in range(start, exp.steps)]  # per step: late ones
     loss_sum = 0.0  # Σ n·loss since the last evaluation, for the mean training loss
     loss_n = 0.0
+    ranks: list[int] = []
     evaluate(ctx, trainer, start, samples, None)
     for step in range(start + 1, exp.steps + 1):
         ctx.set_step(step)
-        # Steps 5-6: wait for a gradient from every live worker (in any order).
-        arrived: set[int] = set()
-        while not set(live) <= arrived:
+        # Steps 5-6: wait for this step's gradients, the first N−b to arrive (b=0: all).
+        ranks = []
+        while len(ranks) < max(1, len(live) - exp.backup_workers) and set(live) - set(ranks):
             try:
-                arrived.add(inbox.take())
+                r = inbox.take()  # whichever worker's gradient arrived first
             except SenderLost as lost:
-                live.remove(lost.sender)
-                ctx.worker_lost(lost.sender, str(lost))
-        if not live and not arrived:
-            raise RuntimeError("every worker was lost")
+                _lose(ctx, live, lost)
+                continue
+            for_step = int(codec.header(buffers[r])[2])
+            if for_step == step:
+                ranks.append(r)
+            else:  # late: computed on an older model
+                dropped[for_step - start - 1].append(r)
+                _answer(ctx, inbox, model, live, r, step, release=True)
         with ctx.recorder.span("compute"):
-            ranks = sorted(arrived)  # rank order: the sum is bitwise reproducible
+            ranks.sort()  # rank order: the sum is bitwise reproducible
             counts = [float(codec.header(buffers[r])[0]) for r in ranks]
             grads = [codec.decode(buffers[r], decoded[r]) for r in ranks]
             total = weighted_mean_into(grad, grads, counts)
@@ -80,12 +101,15 @@ def _server(ctx: Context) -> dict[str, Any]:
                             for r, n in zip(ranks, counts))
             loss_n += total
             opt.step(grad)  # Step 7: update the global model.
-        if step < exp.steps:  # after the last step nothing more is coming
+        applied.append(ranks)
+        if step < exp.steps:  # after the last step nothing more is coming from these
             for r in ranks:
                 inbox.release(r)
         samples += int(total)
-        # Step 8: send the new parameters to every worker.
-        for r in _broadcast(comm, trainer.model.flat, live):
+        # Step 8: send the new parameters, and the step to compute next, to the workers
+        # whose gradients were used; a late worker gets them when its gradient arrives.
+        model.tail[0] = step + 1
+        for r in _broadcast(comm, model.buffer, [r for r in ranks if r in live], m * itemsize):
             live.remove(r)
             inbox.forget(r)
             ctx.worker_lost(r, "its connection closed while receiving the model")
@@ -94,13 +118,56 @@ def _server(ctx: Context) -> dict[str, Any]:
             evaluate(ctx, trainer, step, samples, loss_sum / loss_n)
             loss_sum, loss_n = 0.0, 0.0
         ctx.reporter.progress(step, exp.steps, samples)
+    # Every worker not answered at the last step still owes one (late) gradient: drop
+    # it, and answer with the stop (a next step past ``steps``).
+    owed = set(live) - set(ranks)
+    while owed & set(live):
+        try:
+            r = inbox.take()
+        except SenderLost as lost:
+            _lose(ctx, live, lost)
+            continue
+        owed.discard(r)
+        dropped[int(codec.header(buffers[r])[2]) - start - 1].append(r)
+        _answer(ctx, inbox, model, live, r, exp.steps + 1, release=False)
     inbox.close()
-    return final_state(trainer)
+    out = final_state(trainer)
+    out["applied"], out["dropped"] = applied, dropped
+    return out
 
 
-def _broadcast(comm: Communicator, params: torch.Tensor, ranks: list[int]) -> list[int]:
+def _lose(ctx: Context, live: list[int], lost: SenderLost) -> None:
+    """A worker's connection closed: go on without it (if the experiment allows)."""
+    live.remove(lost.sender)
+    ctx.worker_lost(lost.sender, str(lost))
+    if not live:
+        raise RuntimeError("every worker was lost")
+
+
+def _answer(ctx: Context, inbox: Inbox, model: FlatModel, live: list[int], rank: int,
+            step: int, release: bool) -> None:
+    """Answer a dropped late gradient at once: the current model and ``step`` to do next.
+
+    ``release`` lets the rank's next gradient into its (already read) inbox buffer; after
+    the last step nothing more is coming, so the server forgets the rank instead.
+    """
+    if release:
+        inbox.release(rank)
+    else:
+        inbox.forget(rank)
+    model.tail[0] = step
+    try:
+        ctx.comm.send(model.buffer, rank, payload_bytes=model.numel * model.flat.element_size())
+    except RuntimeError:
+        live.remove(rank)
+        inbox.forget(rank)
+        ctx.worker_lost(rank, "its connection closed while receiving the model")
+
+
+def _broadcast(comm: Communicator, params: torch.Tensor, ranks: list[int],
+               payload_bytes: int | None = None) -> list[int]:
     """Send ``params`` to every rank in ``ranks`` at once; return the ranks that were gone."""
-    sends = [(r, comm.isend(params, r)) for r in ranks]
+    sends = [(r, comm.isend(params, r, payload_bytes)) for r in ranks]
     gone = []
     for r, handle in sends:
         try:
@@ -112,17 +179,22 @@ def _broadcast(comm: Communicator, params: torch.Tensor, ranks: list[int]) -> li
 
 def _worker(ctx: Context) -> None:
     exp, comm = ctx.exp, ctx.comm
-    trainer = Trainer(exp, worker_index=ctx.worker_index)
-    codec = GradientCodec(exp, trainer.numel, trainer.model.flat.dtype, HEADER,
-                          worker=ctx.worker_index)
+    trainer = Trainer(exp, worker_index=ctx.worker_index, extra=PULL_HEADER)
+    m = trainer.numel
+    itemsize = trainer.model.flat.element_size()
+    codec = GradientCodec(exp, m, trainer.model.flat.dtype, HEADER, worker=ctx.worker_index)
     outbox = codec.buffer()
     header = codec.header(outbox)
     start, _ = resume_point(ctx, trainer, None)
-    for step in range(start + 1, exp.steps + 1):
+    step = start + 1
+    while step <= exp.steps:
         ctx.set_step(step)
         with ctx.recorder.span("compute"):  # Step 3: local gradient on this shard's batch.
             n, loss = trainer.gradient_into(codec.gradient_slot(outbox))
             codec.encode(outbox, step)  # compressed (if asked) with error feedback
-            header[0], header[1] = n, loss
+            header[0], header[1], header[2] = n, loss, step
         comm.send(outbox, 0, payload_bytes=codec.payload_bytes)  # Step 5: push the gradient.
-        comm.recv(trainer.model.flat, 0)  # Step 8-9: pull the new model, go again.
+        # Steps 8-9: pull the new model and the step to compute next (with backup
+        # workers a late worker skips ahead to the server's step), go again.
+        comm.recv(trainer.model.buffer, 0, payload_bytes=m * itemsize)
+        step = int(trainer.model.tail[0])
