@@ -11,6 +11,7 @@ import torch
 import torch.distributed as dist
 
 from ddlkit.comm import Communicator
+from ddlkit.comm.doubling import doubling_all_reduce
 from ddlkit.comm.ring import ring_all_reduce
 
 
@@ -22,19 +23,25 @@ def hello(comm: Communicator, reporter: Any) -> dict[str, Any]:
 
 
 def ring_vs_gloo(comm: Communicator, reporter: Any, lengths: list[int],
-                 seed: int = 0) -> dict[int, dict[str, float]]:
-    """For each length, the largest difference between the ring and ``dist.all_reduce``,
-    and the bytes this rank sent for the ring."""
-    out: dict[int, dict[str, float]] = {}
+                 seed: int = 0, impl: str = "ring") -> dict[int, dict[str, Any]]:
+    """For each length, the largest difference between a hand-written all-reduce
+    (``impl``: ``ring`` or ``doubling``) and ``dist.all_reduce``, the bytes and messages
+    this rank sent and received for it, and the result's bytes (to compare across ranks)."""
+    out: dict[int, dict[str, Any]] = {}
+    hand_written = {"ring": ring_all_reduce, "doubling": doubling_all_reduce}[impl]
     for length in lengths:
         g = torch.Generator().manual_seed(seed * 1_000_003 + comm.rank * 7919 + length)
         x = torch.randn(length, generator=g, dtype=torch.float64)
         mine, reference = x.clone(), x.clone()
         comm.recorder.drain()
-        ring_all_reduce(comm, mine)
-        sent = sum(e.nbytes for e in comm.recorder.drain() if e.op == "send")
+        hand_written(comm, mine)
+        events = comm.recorder.drain()
+        sends = [e.nbytes for e in events if e.op == "send"]
+        recvs = [e.nbytes for e in events if e.op == "recv"]
         dist.all_reduce(reference)  # the trusted reference, uninstrumented
-        out[length] = {"max_diff": float((mine - reference).abs().max()), "sent": sent}
+        out[length] = {"max_diff": float((mine - reference).abs().max()), "sent": sum(sends),
+                       "received": sum(recvs), "messages": (len(sends), len(recvs)),
+                       "result": mine.numpy().tobytes()}
     return out
 
 

@@ -69,7 +69,8 @@ FIELD_HELP: dict[str, str] = {
     "eval_every": "evaluate on the test set every this many steps",
     "worker_delays": "extra seconds each worker sleeps per step, comma-separated, one per "
                      "worker (e.g. 0,0,0.05 makes worker 2 a straggler)",
-    "allreduce_impl": "all-reduce used by --mode allreduce: the hand-written ring or gloo's",
+    "allreduce_impl": "all-reduce used by --mode allreduce and local-sgd: the hand-written ring "
+                      "(bandwidth-optimal), recursive doubling (latency-optimal) or gloo's",
     "dtype": "floating-point type of parameters and data",
     "timeout_s": "stop the run if it takes longer than this (seconds)",
     "faults": "planned faults, comma-separated: kill:RANK@STEP, drop:RANK@STEP, "

@@ -204,6 +204,28 @@ def ring_worker_step(workers: int, n_params: int, rank: int, itemsize: int = 4,
                    messages_received=rs_recv_msgs + ag_recv_msgs)
 
 
+def doubling_worker_step(workers: int, n_params: int, rank: int, itemsize: int = 4,
+                         header: Header = NO_HEADER) -> Traffic:
+    """Exact traffic of ``rank`` in one recursive-doubling all-reduce of M + header elements.
+
+    With p the largest power of two ≤ N, each of the first p ranks swaps the whole buffer
+    log₂p times; a rank r ≥ p sends its buffer to r − p and gets the sum back, so ranks
+    r < N − p receive and send one buffer more (:mod:`ddlkit.comm.doubling`). As in the
+    ring, the header is reduced inside the buffer, so all of it counts as payload.
+    """
+    _check(workers, n_params, itemsize)
+    if not 0 <= rank < workers:
+        raise ValueError(f"rank: {rank!r} is not allowed; a whole number from 0 to {workers - 1}")
+    if workers == 1:
+        return Traffic()
+    from ddlkit.comm.doubling import largest_power_of_two
+
+    b = (n_params + header.push) * itemsize
+    p = largest_power_of_two(workers)
+    msgs = 1 if rank >= p else (p.bit_length() - 1) + (1 if rank < workers - p else 0)
+    return Traffic(msgs * b, msgs * b, msgs * b, msgs * b, msgs, msgs)  # all payload
+
+
 def gloo_allreduce_step(workers: int, n_params: int, itemsize: int = 4,
                         header: Header = NO_HEADER) -> Traffic:
     """gloo's built-in all-reduce, as ddlkit records it: one collective per step, counted at
@@ -296,6 +318,8 @@ def step_traffic(exp: Experiment, rank: int) -> Traffic:
 def _all_reduce(exp: Experiment, rank: int, m: int, s: int, header: Header) -> Traffic:
     if exp.allreduce_impl == "gloo":
         return gloo_allreduce_step(exp.workers, m, s, header)
+    if exp.allreduce_impl == "doubling":
+        return doubling_worker_step(exp.workers, m, rank, s, header)
     return ring_worker_step(exp.workers, m, rank, s, header)
 
 

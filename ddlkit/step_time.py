@@ -62,12 +62,14 @@ class StepTime:
 def predict_step_time(mode: str, n_params: int, workers: int, alpha_s: float,
                       beta_s_per_byte: float, t_compute_s: float, *, itemsize: int = 4,
                       header: cost.Header | None = None, local_steps: int = 1,
-                      t_server_s: float = 0.0) -> StepTime:
+                      t_server_s: float = 0.0, algorithm: str = "ring") -> StepTime:
     """Predicted seconds per step of ``mode`` (see the module docstring for the formulas).
 
     ``t_compute_s`` is a worker's measured compute per step (:func:`measured_compute`),
     ``t_server_s`` the server's (parameter server only). ``header`` defaults to ddlkit's
-    header for the mode.
+    header for the mode. ``algorithm`` is the all-reduce's (``Experiment.allreduce_impl``):
+    the ring, or recursive doubling, ⌈log₂N⌉ rounds of the whole buffer (plus two for
+    the fold when N is not a power of two); gloo's is predicted as a ring.
     """
     if mode not in PREDICTED_MODES:
         raise ValueError(f"mode: {mode!r} is not allowed; one of {', '.join(PREDICTED_MODES)} "
@@ -89,8 +91,14 @@ def predict_step_time(mode: str, n_params: int, workers: int, alpha_s: float,
         return StepTime(mode, n, n_params, t_compute_s + t_server_s, comm, push + pull,
                         n * (push + pull), net)
     length = (n_params + h.push) * s
-    ring = 2 * (n - 1) * alpha_s + 2 * (n - 1) / n * length * beta_s_per_byte
-    moved = 2 * 2 * (n - 1) / n * length  # sent plus received
+    if algorithm == "doubling" and n > 1:
+        p = 1 << (n.bit_length() - 1)
+        rounds = (p.bit_length() - 1) + (2 if p != n else 0)
+        ring = rounds * (alpha_s + length * beta_s_per_byte)
+        moved = 2 * ((p.bit_length() - 1) + (1 if p != n else 0)) * length  # busiest rank
+    else:
+        ring = 2 * (n - 1) * alpha_s + 2 * (n - 1) / n * length * beta_s_per_byte
+        moved = 2 * 2 * (n - 1) / n * length  # sent plus received
     every = local_steps if mode == "local-sgd" else 1
     return StepTime(mode, n, n_params, t_compute_s, ring / every, moved / every,
                     moved / every, net)
@@ -141,14 +149,15 @@ def predict_for(exp: Experiment, compute: ComputeTime,
     experiment's own emulated network; none means free communication)."""
     net = Network.of(exp) if network is None else network
     return _predict(exp.mode, exp.workers, cost.n_params(exp), cost.itemsize(exp),
-                    exp.local_steps, compute, Network() if net is None else net)
+                    exp.local_steps, compute, Network() if net is None else net,
+                    exp.allreduce_impl)
 
 
 def _predict(mode: str, workers: int, n_params: int, itemsize: int, local_steps: int,
-             compute: ComputeTime, net: Network) -> StepTime:
+             compute: ComputeTime, net: Network, algorithm: str = "ring") -> StepTime:
     step = predict_step_time(mode, n_params, workers, net.latency_s, net.beta_s_per_byte,
                              compute.worker_s, itemsize=itemsize, local_steps=local_steps,
-                             t_server_s=compute.server_s)
+                             t_server_s=compute.server_s, algorithm=algorithm)
     return replace(step, network=net.name)
 
 

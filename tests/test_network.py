@@ -169,3 +169,16 @@ def test_sender_pays_each_message_so_a_server_sends_in_turn() -> None:
     assert len(workers) == exp.workers * exp.steps
     for e in workers:
         assert LO <= (e.t_end - e.t_post) / one <= HI
+
+
+def test_doubling_prediction_has_fewer_rounds_than_the_ring() -> None:
+    """Recursive doubling: ⌈log₂N⌉ rounds of the whole buffer (+2 to fold a non-power)."""
+    from ddlkit.step_time import predict_step_time
+
+    alpha, m = 1e-3, 1000
+    for n, rounds in ((2, 1), (4, 2), (8, 3), (5, 4)):
+        d = predict_step_time("allreduce", m, n, alpha, 0.0, 0.0, header=ddlkit.cost.NO_HEADER,
+                              algorithm="doubling")
+        r = predict_step_time("allreduce", m, n, alpha, 0.0, 0.0, header=ddlkit.cost.NO_HEADER)
+        assert d.comm_s == pytest.approx(rounds * alpha)
+        assert r.comm_s == pytest.approx(2 * (n - 1) * alpha)

@@ -43,8 +43,8 @@ def test_sync_ps_equals_large_batch_sgd(workers: int, optimizer: str) -> None:
     assert np.abs(expected - reference_params(exp.replace(steps=1))).max() > 1e-3  # it moved
 
 
-@pytest.mark.parametrize("impl", ["ring", "gloo"])
-@pytest.mark.parametrize("workers", [2, 4])
+@pytest.mark.parametrize("impl", ["ring", "doubling", "gloo"])
+@pytest.mark.parametrize("workers", [2, 3, 4])
 def test_allreduce_equals_large_batch_sgd(workers: int, impl: str) -> None:
     exp = experiment("allreduce", workers, "momentum", allreduce_impl=impl)
     result = ddlkit.run(exp)

@@ -31,3 +31,25 @@ def test_ring_equals_gloo_all_reduce(world: int) -> None:
     big = [o[1000]["sent"] / 8 for o in outputs]
     ideal = 2 * (world - 1) / world * 1000
     assert all(abs(b - ideal) <= 2 * (world - 1) for b in big)
+
+
+@pytest.mark.parametrize("world", [2, 3, 4, 5])
+def test_recursive_doubling_equals_gloo_and_its_cost_formula(world: int) -> None:
+    """Recursive doubling: the same sum as gloo, bitwise the same on every rank, and the
+    exact bytes and messages of :func:`ddlkit.cost.doubling_worker_step`."""
+    from ddlkit.cost import doubling_worker_step
+
+    outputs = run_ranks(functools.partial(ring_vs_gloo, lengths=LENGTHS, seed=world,
+                                          impl="doubling"), world)
+    for length in LENGTHS:
+        results = {o[length]["result"] for o in outputs}
+        assert len(results) == 1, f"ranks disagree bitwise for length {length}"
+        for rank, per_length in enumerate(outputs):
+            got = per_length[length]
+            assert got["max_diff"] < 1e-12, (rank, length, got)
+            want = doubling_worker_step(world, length, rank, itemsize=8)
+            assert (got["sent"], got["received"]) == (want.bytes_sent, want.bytes_received)
+            assert got["messages"] == (want.messages_sent, want.messages_received)
+    # Latency-optimal: ⌈log₂N⌉ exchanges (plus a fold for N not a power of two).
+    most = max(o[1000]["messages"][0] for o in outputs)
+    assert most == {2: 1, 3: 2, 4: 2, 5: 3}[world]

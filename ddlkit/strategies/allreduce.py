@@ -26,8 +26,8 @@ from typing import Any, Callable
 
 import torch
 
+from ddlkit.comm import reducer
 from ddlkit.comm.compression import GradientCodec
-from ddlkit.comm.ring import ring_all_reduce
 from ddlkit.context import Context
 from ddlkit.optim import FlatOptimizer
 from ddlkit.strategies.common import (
@@ -77,8 +77,7 @@ def _dense_exchange(ctx: Context, trainer: Trainer, opt: FlatOptimizer) -> Excha
     comm, m = ctx.comm, trainer.numel
     buf = torch.empty(m + HEADER, dtype=trainer.model.flat.dtype)
     grad = torch.zeros_like(trainer.model.flat)
-    reduce = comm.all_reduce if ctx.exp.allreduce_impl == "gloo" else (
-        lambda t: ring_all_reduce(comm, t))
+    reduce = reducer(comm, ctx.exp.allreduce_impl)
 
     def exchange(step: int) -> tuple[float, float]:
         with ctx.recorder.span("compute"):

@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 import torch
 
-from ddlkit.comm.ring import ring_all_reduce
+from ddlkit.comm import reducer
 from ddlkit.context import Context
 from ddlkit.strategies.common import (
     evaluate,
@@ -85,8 +85,7 @@ def run(ctx: Context) -> dict[str, Any]:
     buf = torch.empty(trainer.numel + HEADER, dtype=model.dtype)
     grad = torch.zeros_like(model)
     opt = trainer.optimizer()
-    reduce = comm.all_reduce if exp.allreduce_impl == "gloo" else (
-        lambda t: ring_all_reduce(comm, t))
+    reduce = reducer(comm, exp.allreduce_impl)
     start, samples = resume_point(ctx, trainer, opt)
     anchor = model.detach().clone()  # the last average: all ranks agree on it
     local_n, local_loss = 0.0, 0.0  # this worker, since the last average
