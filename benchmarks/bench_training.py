@@ -6,7 +6,7 @@ For the digits MLP (64-64-10) and a wide MLP (one hidden layer, ~1M parameters, 
 widest ``Experiment.hidden`` allows), at 2 and 4 workers, batch 32 per worker: ddlkit's
 steady training samples/s (between the first and the last evaluation, the final
 evaluation's own time taken out: see :func:`ddlkit.bench.rates.steady_rate`) with the
-ring and with gloo's all-reduce, against
+ring, with recursive doubling and with gloo's all-reduce, against
 ``DistributedDataParallel`` on the same ranks, timed after a warm-up. The three runs of
 a repetition go back to back; the ratio is the median over repetitions.
 
@@ -31,11 +31,16 @@ from ddlkit.runtime import run_ranks
 WIDE_HIDDEN = 13333
 GOAL, AIM = ("≥", 1.0), 1.2
 DDP_WARMUP = 10
+#: ddlkit's all-reduce implementations, each measured against DDP
+IMPLS = ("ring", "doubling", "gloo")
 #: what profiling found when a goal is not met (see benchmarks/RESULTS.md)
 WHY = {
     "ring": "the ring (ddlkit/comm/ring.py) makes 2(N-1) exchanges one after another per "
             "step (2 at N=2, 6 at N=4), each a gloo isend/recv whose latency, not its size, "
             "sets the cost for these models; gloo's all_reduce and DDP need fewer rounds",
+    "doubling": "recursive doubling makes ⌈log₂N⌉ exchanges of the whole buffer per step "
+                "(1 at N=2, 2 at N=4): fewest rounds, but at N=4 it moves 2M per rank "
+                "against the ring's 1.5M, which costs on the wide model",
     "gloo": "allreduce_impl='gloo' makes the same single gloo all_reduce per step as DDP; "
             "what is left is noise of a shared machine and ddlkit's small per-step extras "
             "(sample-count header, event records, progress messages)",
@@ -79,16 +84,16 @@ def measure(quick: bool = False, repeats: int = 3) -> list[Row]:
         params = 75 * hidden + 10
         for workers in (2, 4):
             steps = steps_for(hidden, workers, quick)
-            rates: dict[str, list[float]] = {"ring": [], "gloo": [], "ddp": []}
+            rates: dict[str, list[float]] = {impl: [] for impl in (*IMPLS, "ddp")}
             for _ in range(repeats):
-                for impl in ("ring", "gloo"):
+                for impl in IMPLS:
                     exp = ddlkit.Experiment(mode="allreduce", workers=workers, steps=steps,
                                             eval_every=steps, hidden=hidden, allreduce_impl=impl)
                     rates[impl].append(steady_rate(ddlkit.run(exp)))
                 job = functools.partial(ddp_training, hidden=hidden, steps=steps,
                                         warmup=3 if quick else DDP_WARMUP)
                 rates["ddp"].append(run_ranks(job, workers)[0]["samples_per_s"])
-            for impl in ("ring", "gloo"):
+            for impl in IMPLS:
                 row = Row("1", f"allreduce({impl}) samples/s vs torch DDP",
                           f"MLP 64-{hidden}-10 ({params:,} params), {workers} workers, "
                           f"batch 32, {steps} steps",
