@@ -15,9 +15,10 @@ import threading
 from multiprocessing.context import BaseContext
 from typing import Any
 
+from ddlkit.modes import MODES
+
 PRELOAD = ["torch", "torch.distributed", "ddlkit.worker", "ddlkit.warm",
-           "ddlkit.strategies.sync_ps", "ddlkit.strategies.async_ps",
-           "ddlkit.strategies.allreduce"]
+           *(mode.module for mode in MODES.values())]  # every strategy
 
 
 def worker_context() -> BaseContext:
