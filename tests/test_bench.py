@@ -54,13 +54,14 @@ def test_quick_suite_writes_a_well_formed_table(tmp_path: Path) -> None:
     # the rows the brief names, each present once per setting
     measurements = {(r[0], r[1]) for r in rows}
     for needed in [("1", "allreduce(ring) samples/s vs torch DDP"),
+                   ("1", "allreduce(doubling) samples/s vs torch DDP"),
                    ("1", "allreduce(gloo) samples/s vs torch DDP"),
                    ("2", "Communicator.all_reduce vs dist.all_reduce"),
                    ("2", "ring_all_reduce vs dist.all_reduce"),
                    ("3", "async PS updates/s vs Ray actor PS"),
                    ("6", "peak RSS per worker")]:
         assert needed in measurements, f"missing row {needed}"
-    assert sum(r[0] == "1" for r in rows) == 8  # 2 models × 2 world sizes × 2 impls
+    assert sum(r[0] == "1" for r in rows) == 12  # 2 models × 2 world sizes × 3 impls
     assert sum(r[0] == "2" for r in rows) == 16  # 4 sizes × 2 world sizes × 2 ways
     assert any(r[1].startswith("run() to first event, cold") for r in rows)
     assert any(r[1].startswith("run() to first event, warm") for r in rows)
