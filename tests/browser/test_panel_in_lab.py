@@ -1,7 +1,8 @@
 """The experiment panel in a real JupyterLab, driven by a real Chromium.
 
 Open a notebook that shows the panel, run all cells, switch the mode toggle and move the
-worker slider, click Run, and wait until the plot has updated and the bar has finished.
+worker slider, click Run, and wait until the plot has updated and the bar has finished;
+then switch to SSP, whose staleness control must appear, and run again.
 A screenshot is saved under test-artifacts/ and its path printed.
 """
 from __future__ import annotations
@@ -119,4 +120,13 @@ def drive(page, lab: Lab, shot: Path) -> None:
         timeout=10_000)
     expect(status.filter(has_text="accuracy")).to_be_visible(timeout=90_000)
     print(f"4-worker run from click (warm pool): finished {time.monotonic() - clicked:.2f} s")
+    # A mode beyond sync and async: its own control appears, and a run in it completes.
+    bound = page.get_by_text("staleness bound s", exact=True)
+    expect(bound).to_be_hidden()
+    mode.get_by_role("button", name="SSP", exact=True).click()
+    expect(bound).to_be_visible(timeout=10_000)
+    page.locator("button.jupyter-button", has_text=re.compile(r"^\s*Run\s*$")).click()
+    ssp = page.locator(".widget-html-content", has_text="ssp · s=2 · 4 workers")
+    expect(ssp.filter(has_text="accuracy")).to_be_visible(timeout=90_000)
+    assert "ok" in ssp.filter(has_text="accuracy").first.inner_text()
 
