@@ -33,8 +33,11 @@ def test_two_torchrun_agents_match_ddlkit_run(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc-per-node=2",
            "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}", "--rdzv-id=ddlkit-test",
            "--max-restarts=0", "-m", "ddlkit.launch", *FLAGS, "--out", str(out)]
+    scratch = tmp_path / "tmp"  # torchrun leaves its torchelastic_* log folders in TMPDIR
+    scratch.mkdir()
+    env = dict(os.environ, TMPDIR=str(scratch))
     agents = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               start_new_session=True) for _ in range(2)]
+                               start_new_session=True, env=env) for _ in range(2)]
     try:
         logs = [a.communicate(timeout=240)[0] for a in agents]
     finally:
