@@ -36,16 +36,17 @@ def sweep(base: Experiment, seeds: Sequence[int] = (0,), ratio: float = 0.01,
           bits: int = 8) -> dict[str, list[RunResult]]:
     """Run every variant for every seed (seed changes the model's initialisation, the
     batches and QSGD's draws); returns the runs by variant name, in seed order."""
-    from ddlkit.runtime import run
+    from ddlkit.sweep import run_all
 
+    plan = {(name, seed): exp for seed in seeds
+            for name, exp in variants(base.replace(seed=seed), ratio, bits).items()}
+    results = run_all(plan)
     out: dict[str, list[RunResult]] = {name: [] for name in VARIANT_NAMES}
-    for seed in seeds:
-        for name, exp in variants(base.replace(seed=seed), ratio, bits).items():
-            result = run(exp)
-            if result.status != "ok":
-                raise RuntimeError(f"{exp.label()} (seed {seed}) {result.status}: "
-                                   f"{result.error}")
-            out[name].append(result)
+    for (name, seed), result in results.items():
+        if result.status != "ok":
+            raise RuntimeError(f"{result.config.label()} (seed {seed}) {result.status}: "
+                               f"{result.error}")
+        out[name].append(result)
     return out
 
 

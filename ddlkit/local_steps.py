@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 
 from ddlkit.config import Experiment
 from ddlkit.result import RunResult
-from ddlkit.runtime import run
+from ddlkit.sweep import run_all
 
 #: data splits to compare, as Experiment fields; label-skew with 1 class per worker on 4
 #: workers gives each worker 2–3 classes that no other worker has
@@ -36,14 +36,12 @@ def sweep(base: Experiment, runs: Sequence[tuple[str, int]],
     ``splits`` maps a split name to the Experiment fields that make it (default
     :data:`SPLITS`). Returns the results keyed by (split name, H).
     """
-    out: dict[tuple[str, int], RunResult] = {}
-    for name, h in runs:
+    for name, _ in runs:
         if name not in splits:
             raise ValueError(f"runs: split {name!r} is unknown; one of "
                              f"{', '.join(map(repr, splits))}")
-        exp = base.replace(mode="local-sgd", local_steps=h, **dict(splits[name]))
-        out[(name, h)] = run(exp)
-    return out
+    return run_all({(name, h): base.replace(mode="local-sgd", local_steps=h,
+                                            **dict(splits[name])) for name, h in runs})
 
 
 @dataclass(frozen=True)

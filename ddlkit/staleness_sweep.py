@@ -91,12 +91,15 @@ def sweep_staleness(base: Experiment, bounds: Sequence[int | None],
 
     ``run`` defaults to :func:`ddlkit.run`; runs go one after the other, so they compare.
     """
-    if run is None:
-        from ddlkit.runtime import run
     for b in bounds:
         if b is not None and (isinstance(b, bool) or not isinstance(b, int) or b < 0):
             raise ValueError(f"bounds: {b!r} is not allowed; a whole number ≥ 0, or None for ∞")
     bounds = tuple(None if b is None or b >= base.steps else b for b in bounds)
-    results = tuple(run(base.replace(mode="ssp", staleness_bound=base.steps if b is None
-                                     else b)) for b in bounds)
+    plan = {i: base.replace(mode="ssp", staleness_bound=base.steps if b is None else b)
+            for i, b in enumerate(bounds)}
+    if run is None:
+        from ddlkit.sweep import run_all
+        results = tuple(run_all(plan).values())
+    else:
+        results = tuple(run(exp) for exp in plan.values())
     return StalenessSweep(base, bounds, results)

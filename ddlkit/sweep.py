@@ -1,20 +1,22 @@
-"""Run several experiments one after another, with a progress bar, keyed by a label."""
+"""Run several experiments one after another, with a progress bar, keyed as the caller likes."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Mapping
+from typing import Hashable, Mapping, TypeVar
 
 from ddlkit.config import Experiment
 from ddlkit.result import RunResult
 from ddlkit.runtime import run
 
+K = TypeVar("K", bound=Hashable)
 
-def run_all(experiments: Mapping[str, Experiment], record_root: str | os.PathLike[str] | None
-            = None, progress: bool = True) -> dict[str, RunResult]:
-    """``{label: run(exp)}`` in order; one bar step per run.
 
-    With ``record_root`` each run's record is saved in ``record_root/<label>``. A failing
+def run_all(experiments: Mapping[K, Experiment], record_root: str | os.PathLike[str] | None
+            = None, progress: bool = True) -> dict[K, RunResult]:
+    """``{key: run(exp)}`` in order; one bar step per run, showing the run's label.
+
+    With ``record_root`` each run's record is saved in ``record_root/<key>``. A failing
     run raises as :func:`~ddlkit.runtime.run` does (its partial record is kept on disk
     when ``record_root`` is given); the runs before it are in the exception's context only,
     so keep ``record_root`` for long sweeps.
@@ -23,13 +25,13 @@ def run_all(experiments: Mapping[str, Experiment], record_root: str | os.PathLik
     if progress:
         from tqdm.auto import tqdm
         bar = tqdm(total=len(experiments), desc="runs", unit="run", leave=False)
-    results: dict[str, RunResult] = {}
+    results: dict[K, RunResult] = {}
     try:
-        for label, exp in experiments.items():
+        for key, exp in experiments.items():
             if bar is not None:
-                bar.set_postfix_str(label)
-            folder = None if record_root is None else Path(record_root) / _safe(label)
-            results[label] = run(exp, record_dir=folder)
+                bar.set_postfix_str(exp.label())
+            folder = None if record_root is None else Path(record_root) / _safe(str(key))
+            results[key] = run(exp, record_dir=folder)
             if bar is not None:
                 bar.update()
     finally:
