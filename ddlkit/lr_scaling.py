@@ -39,13 +39,18 @@ def lr_at(exp: Experiment, step: float) -> float:
 
 
 def updates_per_step(exp: Experiment) -> int:
-    """Optimiser updates per synchronous step: N when each worker's gradient is applied
-    on its own (async, ssp), else 1."""
+    """Worker gradients per synchronous step as the schedule counts them: N in async and
+    ssp (their updates apply some of a round's gradients each), else 1 (one update a step)."""
     return exp.workers if exp.mode in PER_GRADIENT_MODES else 1
 
 
 class Scheduled(FlatOptimizer):
-    """An optimiser whose learning rate follows :func:`lr_at`, counted in its own updates."""
+    """An optimiser whose learning rate follows :func:`lr_at`.
+
+    Progress is counted in synchronous steps: one per update in sync, all-reduce and
+    local SGD; in async and ssp, where an update folds in some of a round's N gradients,
+    the gradients applied so far divided by N (``updates`` counts those gradients).
+    """
 
     def __init__(self, inner: FlatOptimizer, exp: Experiment) -> None:
         super().__init__(inner.param, inner.lr)
@@ -55,10 +60,10 @@ class Scheduled(FlatOptimizer):
         self.updates = 0
 
     @torch.no_grad()
-    def step(self, grad: torch.Tensor) -> None:
+    def step(self, grad: torch.Tensor, gradients: int = 1) -> None:
         self.lr = self.inner.lr = lr_at(self.exp, self.updates / self.per_step)
         self.inner.step(grad)
-        self.updates += 1
+        self.updates += gradients if self.per_step > 1 else 1
 
     def state_dict(self) -> dict[str, Any]:
         return {"updates": self.updates, "inner": self.inner.state_dict()}

@@ -20,7 +20,10 @@ class FlatOptimizer:
         self.lr = lr
 
     @torch.no_grad()
-    def step(self, grad: torch.Tensor) -> None:
+    def step(self, grad: torch.Tensor, gradients: int = 1) -> None:
+        """Update ``param`` from ``grad``. ``gradients`` is how many workers' gradients
+        this update folds in; plain optimisers ignore it, a learning-rate schedule counts
+        it (see :class:`ddlkit.lr_scaling.Scheduled`)."""
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
@@ -35,7 +38,7 @@ class SGD(FlatOptimizer):
     """θ ← θ − η g (Robbins & Monro 1951)."""
 
     @torch.no_grad()
-    def step(self, grad: torch.Tensor) -> None:
+    def step(self, grad: torch.Tensor, gradients: int = 1) -> None:
         self.param.add_(grad, alpha=-self.lr)
 
 
@@ -48,7 +51,7 @@ class Momentum(FlatOptimizer):
         self.velocity: torch.Tensor | None = None
 
     @torch.no_grad()
-    def step(self, grad: torch.Tensor) -> None:
+    def step(self, grad: torch.Tensor, gradients: int = 1) -> None:
         if self.velocity is None:
             self.velocity = grad.clone()
         else:
@@ -76,7 +79,7 @@ class Adam(FlatOptimizer):
         self.v = torch.zeros_like(param)
 
     @torch.no_grad()
-    def step(self, grad: torch.Tensor) -> None:
+    def step(self, grad: torch.Tensor, gradients: int = 1) -> None:
         self.t += 1
         self.m.lerp_(grad, 1 - self.beta1)
         self.v.mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)

@@ -152,3 +152,12 @@ def test_sweep_reads_both_sides_of_the_trade_off() -> None:
         sweep_staleness(base, [-1])
     with pytest.raises(ValueError, match="ssp"):
         plots.bounded_delay(_fake(ddlkit.Experiment(mode="sync"), 1.0, [1.0, 0.5]))
+
+
+def test_s0_with_lr_warmup_equals_sync_with_it() -> None:
+    """The LR schedule counts a round's gradients, so s=0 warms up exactly as sync does."""
+    exp = equal_to_sync(3, "sgd").replace(lr=0.05, lr_scaling="linear", warmup_steps=6)
+    ssp, sync = ddlkit.run(exp), ddlkit.run(exp.replace(mode="sync"))
+    assert ssp.status == sync.status == "ok"
+    assert np.abs(ssp.final_params - sync.final_params).max() < 1e-6
+    assert np.abs(sync.final_params - large_batch_sgd(exp)).max() < 1e-6

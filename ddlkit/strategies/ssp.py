@@ -171,7 +171,7 @@ class _Server:
             total = weighted_mean_into(self.grad, [self.buffers[r][:m] for r in ranks], counts)
             if total != self.global_batch:  # a partial clock: its share of one sync step
                 self.grad.mul_(total / self.global_batch)
-            self.opt.step(self.grad)
+            self.opt.step(self.grad, gradients=len(ranks))  # the LR schedule counts them
         for r, n in zip(ranks, counts):
             self.staleness.append(self.version - int(self.buffers[r][m + 2]))
             self.loss_sum += float(self.buffers[r][m + 1]) * n
