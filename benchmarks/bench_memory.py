@@ -20,7 +20,7 @@ from report import Row, median, paired_ratio, script_main
 
 import ddlkit
 from ddlkit.bench.memory import PeakSampler, pss_bytes
-from ddlkit.live import RankReady
+from ddlkit.runtime.live import RankReady
 
 WORKERS = 8
 MB = 1e6

@@ -24,8 +24,8 @@ COLD_GOAL = ("≤", 1.5)
 WARM_GOAL = ("≤", 0.05)
 WORKERS = 4
 #: what profiling found when the cold goal is not met (see benchmarks/RESULTS.md)
-WHY_COLD = ("a cold start waits for the forkserver to preload torch and ddlkit.warm; "
-            "ddlkit.warm builds every dataset and so imports scikit-learn, which takes "
+WHY_COLD = ("a cold start waits for the forkserver to preload torch and ddlkit.runtime.warm; "
+            "ddlkit.runtime.warm builds every dataset and so imports scikit-learn, which takes "
             "about as long as importing torch")
 
 
@@ -49,7 +49,7 @@ def has_pool() -> bool:
     """Whether this ddlkit has the warm worker pool (``run(..., pool=...)``)."""
     try:
         import ddlkit
-        import ddlkit.pool  # noqa: F401
+        import ddlkit.runtime.pool  # noqa: F401
     except ImportError:
         return False
     return "pool" in inspect.signature(ddlkit.run).parameters
@@ -72,8 +72,8 @@ def measure(quick: bool = False, repeats: int = 3) -> list[Row]:
     setting = f"sync, {WORKERS} workers + 1 server (the panel's default)"
     how = {"forkserver": ("fresh worker processes from the forkserver",
                           "the forkserver, torch preloaded, already running"),
-           "pool": ("ddlkit.pool.shared_pool(), started by this first run",
-                    "ddlkit.pool.shared_pool(): its workers already running")}
+           "pool": ("ddlkit.runtime.pool.shared_pool(), started by this first run",
+                    "ddlkit.runtime.pool.shared_pool(): its workers already running")}
     rows = []
     for name in variants:
         row = Row("4", f"run() to first event, cold: {how[name][0]}", setting,

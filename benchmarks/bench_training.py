@@ -49,7 +49,7 @@ WHY = {
 
 def preload_for_ddp() -> None:
     """Have this process's forkserver (if not started yet) also import what DDP needs."""
-    from ddlkit import launcher
+    from ddlkit.runtime import processes as launcher
 
     extra = [m for m in ("torch._dynamo", "ddlkit.bench.jobs") if m not in launcher.PRELOAD]
     launcher.PRELOAD = [*launcher.PRELOAD, *extra]

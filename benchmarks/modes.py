@@ -19,7 +19,7 @@ import torch
 
 import ddlkit
 from ddlkit.data import load_dataset
-from ddlkit.models import build_model, loss_fn
+from ddlkit.train.models import build_model, loss_fn
 
 
 def single_process(steps: int, batch: int) -> float:

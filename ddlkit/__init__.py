@@ -5,12 +5,17 @@ Start with :class:`Experiment` and :func:`run`::
     import ddlkit
     result = ddlkit.run(ddlkit.Experiment(mode="sync", workers=4, dataset="digits"))
     print(result.summary())
+
+Where everything lives, and where new things go: ``ddlkit/ARCHITECTURE.md``.
 """
+from ddlkit import _moved
 from ddlkit.config import Experiment
 from ddlkit.errors import ConfigError, RunStopped, RunTimeout, WorkerFailed
 from ddlkit.modes import MODES
-from ddlkit.result import RunResult, load_result
 from ddlkit.runtime import run
+from ddlkit.runtime.result import RunResult, load_result
+
+_moved.install()
 
 __version__ = "0.1.0"
 __all__ = ["Experiment", "ConfigError", "WorkerFailed", "RunTimeout", "RunStopped", "MODES",

@@ -307,7 +307,7 @@ class ProgressBar:
         self.started = False
 
     def __call__(self, event: Any) -> None:
-        from ddlkit.live import EvalPoint, Progress
+        from ddlkit.runtime.live import EvalPoint, Progress
 
         if isinstance(event, Progress):
             if not self.started:

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Mapping
 
+import torch
+
+from ddlkit.comm.network import network_label
 from ddlkit.data.datasets import DATASETS
 from ddlkit.data.sharding import LABEL_SCHEMES, SCHEMES
 from ddlkit.errors import ConfigError
@@ -21,7 +25,9 @@ MAX_HIDDEN = 16384
 MODELS = ("linear", "mlp", "cnn", "rnn")
 OPTIMIZERS = ("sgd", "momentum", "adam")
 ALLREDUCE_IMPLS = ("ring", "doubling", "gloo")
-DTYPES = ("float32", "float64")
+#: element types a run may use, by name
+DTYPES: Mapping[str, torch.dtype] = MappingProxyType(
+    {"float32": torch.float32, "float64": torch.float64})
 WORKER_LOSS = ("auto", "fail", "continue")
 COMPRESSIONS = ("none", "topk", "qsgd")
 #: modes whose gradients can be compressed (local SGD averages models, not gradients)
@@ -188,15 +194,9 @@ class Experiment:
         return " · ".join(parts)
 
 
-def network_label(latency_ms: float, bandwidth_mbps: float) -> str:
-    """E.g. ``emulated net 100 Mbit/s, 0.5 ms``: always says it is an emulation."""
-    if not bandwidth_mbps:
-        bw = "∞ bandwidth"
-    elif bandwidth_mbps >= 1000:
-        bw = f"{bandwidth_mbps / 1000:g} Gbit/s"
-    else:
-        bw = f"{bandwidth_mbps:g} Mbit/s"
-    return f"emulated net {bw}, {latency_ms:g} ms"
+def staleness_label(bound: int | None) -> str:
+    """``s=3``, or ``s=∞`` for no bound (None)."""
+    return "s=∞" if bound is None else f"s={bound}"
 
 
 def models_for(dataset: str) -> tuple[str, ...]:
@@ -264,7 +264,7 @@ def _validate(e: Experiment) -> None:
     _int("seed", e.seed, 0, 2**32 - 1)
     _int("eval_every", e.eval_every, 1, 1_000_000)
     _choice("allreduce_impl", e.allreduce_impl, ALLREDUCE_IMPLS)
-    _choice("dtype", e.dtype, DTYPES)
+    _choice("dtype", e.dtype, list(DTYPES))
     _float("timeout_s", e.timeout_s, 1.0, 24 * 3600.0)
 
     info = DATASETS[e.dataset]
@@ -328,7 +328,7 @@ def _validate(e: Experiment) -> None:
                           f"{', '.join(map(repr, COMPRESSIBLE_MODES))}")
     _float("compress_ratio", e.compress_ratio, 0.0, 1.0, lo_open=True)
     _bool("error_feedback", e.error_feedback)
-    _int("quant_bits", e.quant_bits, 2, 16)  # one bit is the sign (see ddlkit.comm.qsgd)
+    _int("quant_bits", e.quant_bits, 2, 16)  # one bit is the sign (see ddlkit.comm.compress.qsgd)
     _int("backup_workers", e.backup_workers, 0, MAX_WORKERS)
     if e.backup_workers and e.mode != "sync":
         raise ConfigError("backup_workers", e.backup_workers,

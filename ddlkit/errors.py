@@ -22,7 +22,7 @@ class WorkerFailed(RuntimeError):
 
     Attributes: ``rank`` (the failed rank), ``exitcode`` (negative: killed by that
     signal), ``traceback`` (the worker's traceback text, if it could send one) and
-    ``result`` (the partial :class:`~ddlkit.result.RunResult`, when one was built).
+    ``result`` (the partial :class:`~ddlkit.runtime.result.RunResult`, when one was built).
     """
 
     def __init__(self, rank: int, exitcode: int | None, traceback: str = "",

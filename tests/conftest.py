@@ -36,7 +36,7 @@ def _infrastructure() -> set[int]:
     """multiprocessing's own long-lived helpers (forkserver, resource tracker)."""
     from multiprocessing import forkserver, resource_tracker
 
-    from ddlkit import pool
+    from ddlkit.runtime import pool
 
     pids = {forkserver._forkserver._forkserver_pid, resource_tracker._resource_tracker._pid}
     if pool._shared is not None and not pool._shared.closed:  # the panel's warm workers
@@ -62,7 +62,7 @@ def _alive(pid: int) -> bool:
 def shared_pool_closes_cleanly():
     """At the end of the session the panel's shared pool closes and leaves nothing."""
     yield
-    from ddlkit import pool
+    from ddlkit.runtime import pool
 
     if pool._shared is not None:
         pool._shared.close()

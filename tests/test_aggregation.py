@@ -1,7 +1,7 @@
 """Weighted against unweighted gradient aggregation, checked against independent references.
 
 The large-batch gradient is recovered from one step of the trusted reference
-(:func:`ddlkit.reference.large_batch_sgd`, plain torch.optim.SGD): g = (θ₀ − θ₁) / lr.
+(:func:`ddlkit.analysis.reference.large_batch_sgd`, plain torch.optim.SGD): g = (θ₀ − θ₁) / lr.
 """
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import torch
 from torch import nn
 
 import ddlkit
-from ddlkit.aggregation import compare_aggregates
+from ddlkit.analysis.reference import large_batch_sgd
 from ddlkit.data import DATASETS, worker_batch_sizes
-from ddlkit.models import build_model
-from ddlkit.reference import large_batch_sgd
+from ddlkit.lessons.sharing_data import compare_aggregates
+from ddlkit.train.models import build_model
 
 
 def experiment(**kw: object) -> ddlkit.Experiment:

@@ -3,7 +3,7 @@
 The server records, per step, whose gradients it applied and whose late ones it dropped
 (``RunResult.applied`` / ``dropped``). The reference replays those records independently:
 large-batch SGD on the union of the applied workers' batches, where every worker that
-computed a gradient drew its next batch (:func:`ddlkit.reference.large_batch_sgd`).
+computed a gradient drew its next batch (:func:`ddlkit.analysis.reference.large_batch_sgd`).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import ddlkit
-from ddlkit.reference import large_batch_sgd
+from ddlkit.analysis.reference import large_batch_sgd
 
 STEPS = 12
 

@@ -2,7 +2,7 @@
 
 The reference test is the engine's (tests/test_reference.py) extended to the new models:
 a distributed sync or all-reduce run must end with the parameters of single-process
-large-batch training (:mod:`ddlkit.reference`, an ordinary ``nn.Module`` and
+large-batch training (:mod:`ddlkit.analysis.reference`, an ordinary ``nn.Module`` and
 ``torch.optim``). Expected facts about the text corpus are written out by hand (its
 vocabulary, sequence length, six topics), not read back from the code under test.
 """
@@ -16,13 +16,15 @@ import torch
 from torch import nn
 
 import ddlkit
-from ddlkit import ConfigError, Experiment, iris_bugs, textgen
+from ddlkit import ConfigError, Experiment
+from ddlkit.analysis.reference import large_batch_sgd
 from ddlkit.cli import main
 from ddlkit.data import DATASETS, load_dataset, make_shards
 from ddlkit.data import text as text_data
-from ddlkit.models import FlatModel, batch_loss, build_model, loss_fn
-from ddlkit.reference import large_batch_sgd
-from ddlkit.training import Trainer
+from ddlkit.lessons import case_iris_corrected as iris_bugs
+from ddlkit.lessons import case_language_model as textgen
+from ddlkit.train.models import FlatModel, batch_loss, build_model, loss_fn
+from ddlkit.train.trainer import Trainer
 
 STEPS = 8
 CASES = {
@@ -310,7 +312,7 @@ def test_plain_sgd_trains_worse_with_the_article_loss() -> None:
 
 # -- the figures and the sampling widget -------------------------------------------------------
 def test_figures_draw() -> None:
-    from ddlkit.result import RunResult
+    from ddlkit.runtime.result import RunResult
 
     fig = iris_bugs.bug1_figure(curves=[iris_bugs.train_one_process("fixed", steps=3)])
     assert len(fig.axes) == 3

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import ddlkit
-from ddlkit import checkpoint
+from ddlkit.train import checkpoint
 
 BASE = ddlkit.Experiment(mode="sync", workers=3, dataset="digits", steps=24, eval_every=6,
                          optimizer="adam", lr=0.01, sharding="unbalanced", seed=5)

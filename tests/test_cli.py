@@ -15,7 +15,7 @@ import pytest
 import ddlkit
 from ddlkit import Experiment, RunResult, RunTimeout, WorkerFailed
 from ddlkit.cli import build_parser, experiment_from_args, flag, main
-from ddlkit.live import EvalPoint, Progress
+from ddlkit.runtime.live import EvalPoint, Progress
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,13 +15,14 @@ import pytest
 import torch
 
 import ddlkit
-from ddlkit import cost, plots
-from ddlkit.checks import all_gather_vs_gloo
-from ddlkit.comm.compression import ErrorFeedback, GradientCodec
-from ddlkit.comm.qsgd import QSGD, levels
-from ddlkit.comm.topk import TopK, topk_count
+from ddlkit import plots
+from ddlkit.analysis import cost
+from ddlkit.comm.compress import ErrorFeedback, GradientCodec
+from ddlkit.comm.compress.qsgd import QSGD, levels
+from ddlkit.comm.compress.topk import TopK, topk_count
 from ddlkit.errors import ConfigError
 from ddlkit.runtime import run_ranks
+from ddlkit.tools.checks import all_gather_vs_gloo
 
 
 def gradient(m: int = 200, seed: int = 0, dtype: torch.dtype = torch.float32) -> torch.Tensor:

@@ -1,19 +1,19 @@
-"""The cost formulas (ddlkit.cost) against what real instrumented runs counted.
+"""The cost formulas (ddlkit.analysis.cost) against what real instrumented runs counted.
 
 The runs' ``RankTotals`` come from the communicator's event log, an independent path
 from the formulas. Payloads are checked against the textbook formulas written out here
 (N·M at the server, M at a worker, 2(N−1)/N·M on the ring); whole-message bytes, with
-ddlkit's headers, against :mod:`ddlkit.cost` exactly.
+ddlkit's headers, against :mod:`ddlkit.analysis.cost` exactly.
 """
 from __future__ import annotations
 
 import pytest
 
 import ddlkit
-from ddlkit import cost
+from ddlkit.analysis import cost
 from ddlkit.comm.ring import chunk_sizes
 from ddlkit.data import DATASETS
-from ddlkit.models import build_model
+from ddlkit.train.models import build_model
 
 STEPS = 5
 #: iris with 16 hidden units: M = 4·16 + 16 + 16·3 + 3 = 131, so M + 2 = 133 elements

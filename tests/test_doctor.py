@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from ddlkit import doctor
+from ddlkit.tools import doctor
 
 NAMES = ("Python version", "torch build", "gloo backend", "forkserver start method",
          "free port on 127.0.0.1", "2 workers start and talk", "a tiny training run",

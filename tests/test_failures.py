@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 import ddlkit
-from ddlkit.checks import raise_on_rank
-from ddlkit.live import Progress, RankLost, RankReady
 from ddlkit.runtime import run_ranks
+from ddlkit.runtime.live import Progress, RankLost, RankReady
+from ddlkit.tools.checks import raise_on_rank
 
 LONG = dict(dataset="digits", steps=100_000, eval_every=50, timeout_s=60.0)
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from ddlkit import linreg_maths
+from ddlkit.lessons import one_worker as linreg_maths
 
 
 def random_problem(n: int, d: int, seed: int) -> tuple[torch.Tensor, ...]:
@@ -76,7 +76,7 @@ def test_check_uses_the_initial_model_of_a_run() -> None:
     """With the whole training set as the batch, the order of samples no longer matters,
     so the gradient can be rebuilt independently from the model a run starts with."""
     from ddlkit.data import load_dataset
-    from ddlkit.models import build_model
+    from ddlkit.train.models import build_model
 
     data = load_dataset("linreg", dtype=torch.float64)
     model = build_model("linear", data.info, hidden=1, seed=4, dtype=torch.float64)

@@ -17,9 +17,12 @@ import torch
 from torch import nn
 
 import ddlkit
-from ddlkit import checkpoint, cost, local_steps, plots
+from ddlkit import plots
+from ddlkit.analysis import cost
 from ddlkit.data import load_dataset, make_sampler, make_shards
-from ddlkit.models import build_model, single_threaded
+from ddlkit.lessons import local_sgd as local_steps
+from ddlkit.train import checkpoint
+from ddlkit.train.models import build_model, single_threaded
 
 STEPS = 12
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import ddlkit
-from ddlkit.lr_scaling import lr_at, torch_schedule
-from ddlkit.reference import large_batch_sgd
+from ddlkit.analysis.reference import large_batch_sgd
+from ddlkit.train.schedule import lr_at, torch_schedule
 
 
 def experiment(**kw) -> ddlkit.Experiment:
@@ -48,8 +48,8 @@ def test_scaled_runs_equal_the_reference_with_torch_scheduler(mode: str) -> None
 
 def test_async_counts_warmup_in_rounds() -> None:
     """Async applies N updates per step: the warm-up spans warmup_steps × N updates."""
-    from ddlkit.lr_scaling import Scheduled
-    from ddlkit.optim import SGD
+    from ddlkit.train.optim import SGD
+    from ddlkit.train.schedule import Scheduled
 
     exp = experiment(mode="async", workers=2, warmup_steps=2)
     opt = Scheduled(SGD(torch.zeros(3), exp.lr), exp)

@@ -12,17 +12,17 @@ import numpy as np
 import pytest
 
 import ddlkit
-import ddlkit.cost
+import ddlkit.analysis.cost
 from ddlkit import ConfigError, Experiment
-from ddlkit.comm.network import Network
-from ddlkit.cost import NO_HEADER, Header
-from ddlkit.step_time import (
+from ddlkit.analysis.cost import NO_HEADER, Header
+from ddlkit.analysis.step_time import (
     ComputeTime,
     compare,
     measured_step_s,
     predict_step_time,
     prediction_table,
 )
+from ddlkit.comm.network import Network
 
 #: ratio bounds for measured extra time / predicted extra time (wide: a loaded machine)
 LO, HI = 0.8, 1.5
@@ -107,8 +107,8 @@ def test_what_if_table_for_64_workers() -> None:
     best = table.best(64, "10 Gbit/s, 0.05 ms")
     assert best.mode == "allreduce"
     ps = next(r for r in table.rows if r.mode == "sync" and r.workers == 64)
-    m = ddlkit.cost.n_params(exp)
-    h = ddlkit.cost.HEADERS["sync"]
+    m = ddlkit.analysis.cost.n_params(exp)
+    h = ddlkit.analysis.cost.HEADERS["sync"]
     assert ps.busiest_bytes == 64 * ((m + h.push) * 4 + (m + h.pull) * 4)  # 64 in, 64 out
 
 
@@ -129,7 +129,7 @@ def test_emulated_delay_adds_the_predicted_time_and_nothing_else(changes: dict) 
     assert plain.status == slow.status == "ok"
     # the extra time per step, against the α–β prediction of the communication alone
     net = Network.of(exp)
-    predicted = predict_step_time(exp.mode, ddlkit.cost.n_params(exp), exp.workers,
+    predicted = predict_step_time(exp.mode, ddlkit.analysis.cost.n_params(exp), exp.workers,
                                   net.latency_s, net.beta_s_per_byte, 0.0).comm_s
     extra = measured_step_s(slow) - measured_step_s(plain)
     assert LO <= extra / predicted <= HI, (extra, predicted)
@@ -158,7 +158,7 @@ def test_sender_pays_each_message_so_a_server_sends_in_turn() -> None:
     server = [e for e in net_events if e.rank == 0]
     assert len(server) == exp.workers * exp.steps
     assert {e.peer for e in server} == {1, 2, 3}
-    one = Network.of(exp).delay(ddlkit.cost.n_params(exp) * 4)
+    one = Network.of(exp).delay(ddlkit.analysis.cost.n_params(exp) * 4)
     for e in server:
         assert LO <= (e.t_end - e.t_post) / one <= HI
     step2 = sorted((e for e in server if e.step == 2), key=lambda e: e.t_post)
@@ -173,12 +173,13 @@ def test_sender_pays_each_message_so_a_server_sends_in_turn() -> None:
 
 def test_doubling_prediction_has_fewer_rounds_than_the_ring() -> None:
     """Recursive doubling: ⌈log₂N⌉ rounds of the whole buffer (+2 to fold a non-power)."""
-    from ddlkit.step_time import predict_step_time
+    from ddlkit.analysis.step_time import predict_step_time
 
     alpha, m = 1e-3, 1000
     for n, rounds in ((2, 1), (4, 2), (8, 3), (5, 4)):
-        d = predict_step_time("allreduce", m, n, alpha, 0.0, 0.0, header=ddlkit.cost.NO_HEADER,
-                              algorithm="doubling")
-        r = predict_step_time("allreduce", m, n, alpha, 0.0, 0.0, header=ddlkit.cost.NO_HEADER)
+        d = predict_step_time("allreduce", m, n, alpha, 0.0, 0.0,
+                              header=ddlkit.analysis.cost.NO_HEADER, algorithm="doubling")
+        r = predict_step_time("allreduce", m, n, alpha, 0.0, 0.0,
+                              header=ddlkit.analysis.cost.NO_HEADER)
         assert d.comm_s == pytest.approx(rounds * alpha)
         assert r.comm_s == pytest.approx(2 * (n - 1) * alpha)

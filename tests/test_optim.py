@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ddlkit.optim import make_optimizer
+from ddlkit.train.optim import make_optimizer
 
 
 @pytest.mark.parametrize("name", ["sgd", "momentum", "adam"])

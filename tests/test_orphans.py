@@ -10,7 +10,7 @@ from pathlib import Path
 
 SCRIPT = """
 import sys, ddlkit
-from ddlkit.live import RankReady, Progress
+from ddlkit.runtime.live import RankReady, Progress
 pids = []
 def hook(e):
     if isinstance(e, RankReady):

@@ -22,7 +22,7 @@ import ddlkit
 from ddlkit import plots
 from ddlkit.comm.events import COLLECTIVE_OPS
 from ddlkit.data import load_dataset, make_shards
-from ddlkit.live import CommEvents, EvalPoint, Progress, RankReady
+from ddlkit.runtime.live import CommEvents, EvalPoint, Progress, RankReady
 
 BYTE_TICK = re.compile(r"^(0|[\d.]+ (B|KB|MB|GB))$")
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import ddlkit
-from ddlkit.pool import WorkerPool
+from ddlkit.runtime.pool import WorkerPool
 
 EXP = ddlkit.Experiment(mode="sync", workers=3, dataset="iris", model="mlp", hidden=16,
                         steps=15, batch_size=8, sharding="unbalanced", eval_every=5)
@@ -55,7 +55,7 @@ def test_failures_leave_the_pool_healthy() -> None:
 
 SCRIPT = """
 import ddlkit
-from ddlkit.pool import WorkerPool
+from ddlkit.runtime.pool import WorkerPool
 if __name__ == "__main__":
     pool = WorkerPool(3)
     print(" ".join(map(str, pool.pids)), flush=True)

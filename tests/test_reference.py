@@ -1,6 +1,6 @@
 """Sync PS and all-reduce against the trusted reference: single-process large-batch SGD.
 
-The reference (:mod:`ddlkit.reference`) trains an ordinary ``nn.Module`` with
+The reference (:mod:`ddlkit.analysis.reference`) trains an ordinary ``nn.Module`` with
 ``torch.optim`` over its own parameters, on the union of the batches the workers drew
 at each step. Shards are
 unbalanced, so workers' batches differ in size and only a sample-weighted average can
@@ -14,9 +14,9 @@ import torch
 from torch import nn
 
 import ddlkit
+from ddlkit.analysis.reference import large_batch_sgd
 from ddlkit.data import load_dataset, make_sampler, make_shards
-from ddlkit.models import build_model
-from ddlkit.reference import large_batch_sgd
+from ddlkit.train.models import build_model
 
 STEPS = 12
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 import ddlkit
-from ddlkit.live import CommEvents, EvalPoint, Progress, RankReady
+from ddlkit.runtime.live import CommEvents, EvalPoint, Progress, RankReady
 
 
 def test_record_round_trip_and_live_events(tmp_path: Path) -> None:

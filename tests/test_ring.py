@@ -5,8 +5,8 @@ import functools
 
 import pytest
 
-from ddlkit.checks import ring_vs_gloo
 from ddlkit.runtime import run_ranks
+from ddlkit.tools.checks import ring_vs_gloo
 
 LENGTHS = [1, 7, 1000]
 
@@ -36,8 +36,8 @@ def test_ring_equals_gloo_all_reduce(world: int) -> None:
 @pytest.mark.parametrize("world", [2, 3, 4, 5])
 def test_recursive_doubling_equals_gloo_and_its_cost_formula(world: int) -> None:
     """Recursive doubling: the same sum as gloo, bitwise the same on every rank, and the
-    exact bytes and messages of :func:`ddlkit.cost.doubling_worker_step`."""
-    from ddlkit.cost import doubling_worker_step
+    exact bytes and messages of :func:`ddlkit.analysis.cost.doubling_worker_step`."""
+    from ddlkit.analysis.cost import doubling_worker_step
 
     outputs = run_ranks(functools.partial(ring_vs_gloo, lengths=LENGTHS, seed=world,
                                           impl="doubling"), world)

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 import ddlkit
-from ddlkit import cost, plots
-from ddlkit.reference import large_batch_sgd
-from ddlkit.result import RunResult
-from ddlkit.staleness_sweep import StalenessSweep, loss_at, sweep_staleness
+from ddlkit import plots
+from ddlkit.analysis import cost
+from ddlkit.analysis.reference import large_batch_sgd
+from ddlkit.lessons.bounded_staleness import StalenessSweep, loss_at, sweep_staleness
+from ddlkit.runtime.result import RunResult
 from ddlkit.strategies.ssp import bound_of, released
 
 STEPS = 12

@@ -6,11 +6,12 @@ import pytest
 
 import ddlkit
 from ddlkit import plots
+from ddlkit.analysis.metrics import step_times
+from ddlkit.analysis.reference import large_batch_sgd
 from ddlkit.data.sampling import worker_batch_sizes
 from ddlkit.faults import FaultPlan, parse_fault
-from ddlkit.reference import large_batch_sgd
-from ddlkit.stragglers import RandomDelay, fixed_delay, speed_weights, step_times
-from ddlkit.training import Trainer
+from ddlkit.train.delays import RandomDelay, fixed_delay, speed_weights
+from ddlkit.train.trainer import Trainer
 
 
 def experiment(**kw: object) -> ddlkit.Experiment:

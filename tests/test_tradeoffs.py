@@ -6,9 +6,9 @@ import math
 import pytest
 
 import ddlkit
-from ddlkit import tradeoffs
-from ddlkit.accounting import RankTotals
-from ddlkit.result import RunResult
+from ddlkit.comm.accounting import RankTotals
+from ddlkit.lessons import choosing_a_strategy as tradeoffs
+from ddlkit.runtime.result import RunResult
 
 
 def fake(mode: str = "sync", workers: int = 2, losses: tuple[float, ...] = (2.0, 1.0, 0.5),

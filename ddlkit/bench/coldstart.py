@@ -35,7 +35,7 @@ def run_to_first_event(exp: ddlkit.Experiment, use_pool: bool) -> dict[str, floa
 
     t0 = time.perf_counter()
     if use_pool:
-        from ddlkit.pool import shared_pool
+        from ddlkit.runtime.pool import shared_pool
 
         result = ddlkit.run(exp, on_event=on_event, pool=shared_pool())
     else:

@@ -14,9 +14,9 @@ import torch
 import torch.distributed as dist
 
 from ddlkit.comm import Communicator, ring_all_reduce
-from ddlkit.context import Reporter
+from ddlkit.comm.protocol import Reporter
 from ddlkit.data import load_dataset
-from ddlkit.models import build_model, loss_fn
+from ddlkit.train.models import build_model, loss_fn
 
 
 def ddp_training(comm: Communicator, reporter: Reporter, *, hidden: int, steps: int,

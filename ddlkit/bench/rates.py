@@ -1,7 +1,7 @@
-"""Steady rates read off a :class:`~ddlkit.result.RunResult` for the benchmarks."""
+"""Steady rates read off a :class:`~ddlkit.runtime.result.RunResult` for the benchmarks."""
 from __future__ import annotations
 
-from ddlkit.result import RunResult
+from ddlkit.runtime.result import RunResult
 
 
 def steady_rate(result: RunResult, key: str = "samples") -> float:

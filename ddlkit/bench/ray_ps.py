@@ -23,7 +23,7 @@ class _Model:
         import torch
 
         from ddlkit.data import load_dataset
-        from ddlkit.models import build_model
+        from ddlkit.train.models import build_model
 
         torch.set_num_threads(1)
         self.torch = torch
@@ -73,7 +73,7 @@ class Worker(_Model):
     def train(self, server: Any, updates: int) -> int:
         import ray
 
-        from ddlkit.models import loss_fn
+        from ddlkit.train.models import loss_fn
 
         torch, info = self.torch, self.data.info
         flat = ray.get(server.parameters.remote())

@@ -23,8 +23,6 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ddlkit.config import network_label
-
 #: named networks → (net_latency_ms, net_bandwidth_mbps), e.g. for a drop-down
 PRESETS: dict[str, tuple[float, float]] = {
     "none": (0.0, 0.0),
@@ -33,6 +31,17 @@ PRESETS: dict[str, tuple[float, float]] = {
     "100 Mbit/s, 1 ms (slow LAN)": (1.0, 100.0),
     "10 Mbit/s, 5 ms (home uplink)": (5.0, 10.0),
 }
+
+
+def network_label(latency_ms: float, bandwidth_mbps: float) -> str:
+    """E.g. ``emulated net 100 Mbit/s, 0.5 ms``: always says it is an emulation."""
+    if not bandwidth_mbps:
+        bw = "∞ bandwidth"
+    elif bandwidth_mbps >= 1000:
+        bw = f"{bandwidth_mbps / 1000:g} Gbit/s"
+    else:
+        bw = f"{bandwidth_mbps:g} Mbit/s"
+    return f"emulated net {bw}, {latency_ms:g} ms"
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ def worker_batch_sizes(shard_sizes: Sequence[int], batch_size: int,
     global batch, and it over-weights the small shards.
 
     ``weights`` (one number > 0 per worker) splits B in proportion to them instead, e.g. to
-    worker speed (``batch_split="speed"``, :func:`ddlkit.stragglers.speed_weights`); each size
+    worker speed (``batch_split="speed"``, :func:`ddlkit.train.delays.speed_weights`); each size
     still lies in [1, shard size], and the weighted average above stays the union batch's
     gradient.
     """

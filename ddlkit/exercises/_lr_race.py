@@ -7,10 +7,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ddlkit.analysis.reference import large_batch_sgd
 from ddlkit.config import Experiment
 from ddlkit.data import load_dataset
-from ddlkit.models import batch_loss, build_model
-from ddlkit.reference import large_batch_sgd
+from ddlkit.train.models import batch_loss, build_model
 
 SAMPLES = 32 * 8 * 30
 

@@ -1,6 +1,6 @@
 """Checks for exercise 11, ``ps_step_time`` and ``ring_step_time`` (the α–β model).
 
-First against :func:`ddlkit.step_time.predict_step_time` (ddlkit's own implementation,
+First against :func:`ddlkit.analysis.step_time.predict_step_time` (ddlkit's own implementation,
 headers and server compute set to zero), then against a short sync run on an emulated
 slow network, whose measured time per step the learner's formula must predict from the
 run's measured compute time.
@@ -11,10 +11,10 @@ import math
 import numbers
 from typing import Any
 
+from ddlkit.analysis.cost import NO_HEADER
+from ddlkit.analysis.step_time import predict_step_time
 from ddlkit.config import Experiment
-from ddlkit.cost import NO_HEADER
 from ddlkit.exercises.grading import CheckFailed, Exercise, Learner
-from ddlkit.step_time import predict_step_time
 
 EXERCISE = Exercise(11, "ex11_alpha_beta", "the α–β step-time model: formula and emulated run")
 
@@ -65,9 +65,9 @@ def ring_formula(learner: Learner) -> None:
                 "2 Mbit/s, 15 ms network")
 def ps_measured(learner: Learner) -> None:
     import ddlkit
+    from ddlkit.analysis.cost import n_params
+    from ddlkit.analysis.step_time import measured_compute, measured_step_s
     from ddlkit.comm.network import Network
-    from ddlkit.cost import n_params
-    from ddlkit.step_time import measured_compute, measured_step_s
 
     exp = Experiment(**RUN)
     result = learner.memo("run", lambda: ddlkit.run(exp))

@@ -10,10 +10,11 @@ from typing import Sequence
 
 from matplotlib.figure import Figure
 
+from ddlkit.analysis.metrics import loss_at, time_to_loss
+from ddlkit.config import staleness_label
 from ddlkit.plots._convergence import metric_label
 from ddlkit.plots._style import as_list, message, new_figure, run_color, style
-from ddlkit.result import RunResult
-from ddlkit.staleness_sweep import bound_label, loss_at, time_to_loss
+from ddlkit.runtime.result import RunResult
 from ddlkit.strategies.ssp import bound_of
 
 
@@ -30,7 +31,7 @@ def bounded_delay(results: RunResult | Sequence[RunResult], target: float | None
             raise ValueError(f"results: a run in mode {r.config.mode!r}; bounded_delay() "
                              "compares runs in mode 'ssp' at different staleness_bound")
     xs = list(range(len(runs)))
-    ticks = [bound_label(bound_of(r.config)).removeprefix("s=") for r in runs]
+    ticks = [staleness_label(bound_of(r.config)).removeprefix("s=") for r in runs]
     with style():
         fig = new_figure(14, 5)
         ax_time, ax_loss = fig.subplots(1, 2)

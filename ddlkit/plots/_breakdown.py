@@ -16,7 +16,7 @@ from ddlkit.plots._style import (
     run_labels,
     style,
 )
-from ddlkit.result import RunResult
+from ddlkit.runtime.result import RunResult
 
 #: stacking order (bottom to top) and the RankTotals field each kind comes from
 FIELDS: dict[str, str] = {"compute": "compute_s", "evaluation": "eval_s",

@@ -19,7 +19,7 @@ from ddlkit.plots._style import (
     style,
     training_start,
 )
-from ddlkit.result import RunResult
+from ddlkit.runtime.result import RunResult
 
 #: above this many ranks, bar labels are tilted and values are not written on bars
 CROWDED = 4

@@ -9,7 +9,7 @@ from matplotlib.ticker import PercentFormatter
 
 from ddlkit.plots._convergence import draw_metric, metric_label
 from ddlkit.plots._style import as_list, new_figure, run_color, run_labels, style
-from ddlkit.result import RunResult
+from ddlkit.runtime.result import RunResult
 
 
 def comparison(results: RunResult | Sequence[RunResult]) -> Figure:

@@ -26,7 +26,7 @@ from ddlkit.plots._style import (
     run_line,
     style,
 )
-from ddlkit.result import RunResult
+from ddlkit.runtime.result import RunResult
 
 
 def compression(results: RunResult | Sequence[RunResult],

@@ -23,7 +23,7 @@ from ddlkit.plots._style import (
     style,
     training_start,
 )
-from ddlkit.result import RunResult
+from ddlkit.runtime.result import RunResult
 
 X_AXES: tuple[str, ...] = ("step", "time", "bytes", "samples")
 #: the three clocks of :func:`convergence_panel`

@@ -6,8 +6,8 @@ from typing import Sequence
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, NullLocator
 
+from ddlkit.analysis.step_time import Comparison, PredictionTable
 from ddlkit.plots._style import byte_axis, new_figure, run_color, style
-from ddlkit.step_time import Comparison, PredictionTable
 
 MODE_NAMES = {"sync": "parameter server", "allreduce": "ring all-reduce",
               "local-sgd": "local SGD"}
@@ -16,7 +16,7 @@ MODE_NAMES = {"sync": "parameter server", "allreduce": "ring all-reduce",
 def cost_prediction(table: PredictionTable, measured: Sequence[Comparison] = ()) -> Figure:
     """Predicted seconds per step (left) and bytes per step through the busiest rank
     (right) against the number of workers, one line per mode and network. ``measured``
-    runs (:func:`ddlkit.step_time.measure_and_compare`) are drawn as crosses at their
+    runs (:func:`ddlkit.analysis.step_time.measure_and_compare`) are drawn as crosses at their
     measured step time, on the prediction line of their mode and network.
     """
     with style():

@@ -8,9 +8,9 @@ from matplotlib.figure import Figure
 
 from ddlkit.config import Experiment
 from ddlkit.data import DATASETS
-from ddlkit.live import EvalPoint, Progress
 from ddlkit.plots._convergence import check_axis, decorate, metric_label, series
 from ddlkit.plots._style import message, new_figure, run_color, style
+from ddlkit.runtime.live import EvalPoint, Progress
 
 #: default least time between two draws (seconds)
 MIN_INTERVAL_S = 0.3
@@ -20,8 +20,8 @@ class LivePlot:
     """Collects live events of one run and draws what has arrived so far.
 
     Feed it every event of ``ddlkit.run(..., on_event=plot.update)``: it keeps the
-    evaluation rows (:class:`~ddlkit.live.EvalPoint`) and the latest
-    :class:`~ddlkit.live.Progress`, and ignores the rest. ``due()`` throttles drawing so
+    evaluation rows (:class:`~ddlkit.runtime.live.EvalPoint`) and the latest
+    :class:`~ddlkit.runtime.live.Progress`, and ignores the rest. ``due()`` throttles drawing so
     that plotting never slows training; ``figure()`` draws.
     """
 

@@ -6,7 +6,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ddlkit.plots._style import message, new_figure, run_color, style
-from ddlkit.result import RunResult
+from ddlkit.runtime.result import RunResult
 
 
 def staleness(result: RunResult) -> Figure:

@@ -6,9 +6,9 @@ from typing import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from ddlkit.analysis.metrics import step_times
 from ddlkit.plots._style import as_list, new_figure, run_color, run_labels, style
-from ddlkit.result import RunResult
-from ddlkit.stragglers import step_times
+from ddlkit.runtime.result import RunResult
 
 #: the percentile marked as "the tail"
 TAIL = 90
@@ -17,7 +17,7 @@ TAIL = 90
 def step_time_distribution(results: RunResult | Sequence[RunResult]) -> Figure:
     """Step times of one or more runs: per step (left) and as a sorted distribution (right).
 
-    Times come from :func:`ddlkit.stragglers.step_times` (the server's steps in ``sync``),
+    Times come from :func:`ddlkit.analysis.metrics.step_times` (the server's steps in ``sync``),
     in milliseconds. The right panel sorts each run's steps from fastest to slowest (the
     empirical distribution) and marks its 90th percentile, the tail a straggler makes.
     """

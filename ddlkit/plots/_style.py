@@ -11,7 +11,8 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import Formatter, MaxNLocator
 
 from ddlkit.modes import MODES
-from ddlkit.result import RunResult
+from ddlkit.runtime.result import RunResult
+from ddlkit.units import byte_unit, format_bytes
 
 #: one colour per kind of time, the same in every view (Okabe–Ito, colour-blind safe)
 KIND_COLORS: dict[str, str] = {
@@ -36,7 +37,6 @@ RC: dict[str, Any] = {
     "grid.alpha": 0.3, "lines.linewidth": 2.2, "lines.markersize": 6,
 }
 
-BYTE_UNITS: tuple[tuple[str, float], ...] = (("GB", 1e9), ("MB", 1e6), ("KB", 1e3), ("B", 1.0))
 
 
 def style() -> AbstractContextManager[Any]:
@@ -109,24 +109,13 @@ def training_start(result: RunResult) -> float:
     return 0.0
 
 
-def format_bytes(n: float, unit: str | None = None) -> str:
-    """``n`` bytes in decimal units (1 KB = 1000 bytes), e.g. ``1.5 MB``."""
-    if unit is None:
-        unit = next((u for u, s in BYTE_UNITS if abs(n) >= s), "B")
-    scale = dict(BYTE_UNITS)[unit]
-    v = n / scale
-    if unit == "B" or v == 0:
-        return f"{v:.0f} {unit}" if v else "0"
-    return f"{v:.3g} {unit}"
-
-
 class ByteFormatter(Formatter):
     """Tick labels in one unit per axis (B, KB, MB or GB), picked from the axis range."""
 
     def __call__(self, x: float, pos: int | None = None) -> str:
         lo, hi = self.axis.get_view_interval() if self.axis is not None else (x, x)
         top = max(abs(lo), abs(hi))
-        unit = next((u for u, s in BYTE_UNITS if top >= s), "B")
+        unit = byte_unit(top)
         return format_bytes(x, unit)
 
 

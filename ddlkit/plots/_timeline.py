@@ -1,6 +1,6 @@
 """The timeline: what every rank did, second by second, and who waited for whom.
 
-A blocked communication is split (by :func:`ddlkit.accounting.split_wait`) into
+A blocked communication is split (by :func:`ddlkit.comm.accounting.split_wait`) into
 *waiting*, until the peer had posted its side too, then *communication*.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections import defaultdict
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ddlkit.accounting import split_wait
+from ddlkit.comm.accounting import split_wait
 from ddlkit.plots._style import (
     KIND_COLORS,
     kind_legend,
@@ -21,7 +21,7 @@ from ddlkit.plots._style import (
     training_start,
     world_size,
 )
-from ddlkit.result import RunResult
+from ddlkit.runtime.result import RunResult
 
 KINDS: tuple[str, ...] = ("compute", "evaluation", "communication", "waiting")
 ROW_HEIGHT = 0.7

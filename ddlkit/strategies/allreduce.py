@@ -27,9 +27,7 @@ from typing import Any, Callable
 import torch
 
 from ddlkit.comm import reducer
-from ddlkit.comm.compression import GradientCodec
-from ddlkit.context import Context
-from ddlkit.optim import FlatOptimizer
+from ddlkit.comm.compress.codec import GradientCodec
 from ddlkit.strategies.common import (
     evaluate,
     final_state,
@@ -38,7 +36,9 @@ from ddlkit.strategies.common import (
     should_eval,
     weighted_mean_into,
 )
-from ddlkit.training import Trainer
+from ddlkit.strategies.context import Context
+from ddlkit.train.optim import FlatOptimizer
+from ddlkit.train.trainer import Trainer
 
 HEADER = 2  # sample count, sample count × batch loss (compressed: sample count, batch loss)
 

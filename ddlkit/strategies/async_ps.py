@@ -16,7 +16,6 @@ from typing import Any
 import torch
 
 from ddlkit.comm.inbox import Inbox, SenderLost
-from ddlkit.context import Context
 from ddlkit.strategies.common import (
     evaluate,
     final_state,
@@ -24,6 +23,7 @@ from ddlkit.strategies.common import (
     resume_point,
     should_eval,
 )
+from ddlkit.strategies.context import Context
 
 HEADER = 3  # sample count, batch loss, version the gradient was computed on
 STOP = -1.0
@@ -37,7 +37,7 @@ def run(ctx: Context) -> dict[str, Any]:
 
 
 def _server(ctx: Context) -> dict[str, Any]:
-    from ddlkit.training import Trainer
+    from ddlkit.train.trainer import Trainer
 
     exp, comm = ctx.exp, ctx.comm
     trainer = Trainer(exp, worker_index=-1, extra=1)  # reply = parameters + version
@@ -103,7 +103,7 @@ def _server(ctx: Context) -> dict[str, Any]:
 def worker(ctx: Context) -> None:
     """A worker's loop: push a gradient tagged with the version it was computed on, pull
     the model and its version, until a reply says stop (shared with ``ssp``)."""
-    from ddlkit.training import Trainer
+    from ddlkit.train.trainer import Trainer
 
     exp, comm = ctx.exp, ctx.comm
     trainer = Trainer(exp, worker_index=ctx.worker_index, extra=1)

@@ -6,10 +6,10 @@ from typing import Any
 
 import torch
 
-from ddlkit import checkpoint
-from ddlkit.context import Context
-from ddlkit.optim import FlatOptimizer
-from ddlkit.training import Trainer
+from ddlkit.strategies.context import Context
+from ddlkit.train import checkpoint
+from ddlkit.train.optim import FlatOptimizer
+from ddlkit.train.trainer import Trainer
 
 
 def should_eval(step: int, total: int, every: int) -> bool:

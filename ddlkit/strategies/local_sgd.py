@@ -35,7 +35,6 @@ from typing import Any, Callable
 import torch
 
 from ddlkit.comm import reducer
-from ddlkit.context import Context
 from ddlkit.strategies.common import (
     evaluate,
     final_state,
@@ -43,7 +42,8 @@ from ddlkit.strategies.common import (
     resume_point,
     should_eval,
 )
-from ddlkit.training import Trainer
+from ddlkit.strategies.context import Context
+from ddlkit.train.trainer import Trainer
 
 HEADER = 2  # samples since the last average, their summed batch loss (Σ n·loss)
 

@@ -48,7 +48,6 @@ import torch
 
 from ddlkit.comm.inbox import Inbox, SenderLost
 from ddlkit.config import Experiment
-from ddlkit.context import Context
 from ddlkit.strategies import async_ps
 from ddlkit.strategies.common import (
     evaluate,
@@ -58,6 +57,7 @@ from ddlkit.strategies.common import (
     should_eval,
     weighted_mean_into,
 )
+from ddlkit.strategies.context import Context
 
 HEADER = async_ps.HEADER  # the messages are async's: sample count, loss, version pulled
 STOP = async_ps.STOP
@@ -91,7 +91,7 @@ class _Server:
     """The SSP server's state: model, clocks, held replies and gradients not yet applied."""
 
     def __init__(self, ctx: Context) -> None:
-        from ddlkit.training import Trainer
+        from ddlkit.train.trainer import Trainer
 
         self.ctx, exp = ctx, ctx.exp
         self.trainer = Trainer(exp, worker_index=-1, extra=1)  # reply = parameters + version

@@ -7,7 +7,7 @@ new parameters back to every worker. Per step the server receives N·M and sends
 elements; each worker sends M and receives M. With ``on_worker_loss="continue"`` a
 lost worker is dropped and the others go on (the set of workers shrinks).
 
-With ``compression`` (:mod:`ddlkit.comm.compression`) each worker pushes a compact,
+With ``compression`` (:mod:`ddlkit.comm.compress.codec`) each worker pushes a compact,
 fixed-size message instead (top-k values and indices, or QSGD levels and a norm), with
 its own error-feedback memory for top-k; the server decodes every message and takes the
 same sample-weighted average. Only the push is compressed: the server's broadcast of the
@@ -31,10 +31,8 @@ from typing import Any
 import torch
 
 from ddlkit.comm import Communicator
-from ddlkit.comm.compression import GradientCodec
+from ddlkit.comm.compress.codec import GradientCodec
 from ddlkit.comm.inbox import Inbox, SenderLost
-from ddlkit.context import Context
-from ddlkit.models import FlatModel
 from ddlkit.strategies.common import (
     evaluate,
     final_state,
@@ -43,7 +41,9 @@ from ddlkit.strategies.common import (
     should_eval,
     weighted_mean_into,
 )
-from ddlkit.training import Trainer
+from ddlkit.strategies.context import Context
+from ddlkit.train.models import FlatModel
+from ddlkit.train.trainer import Trainer
 
 HEADER = 3  # sample count, batch loss, the step the gradient is for
 PULL_HEADER = 1  # on each reply: the step the worker computes next (past ``steps``: stop)

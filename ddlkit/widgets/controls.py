@@ -9,7 +9,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from ddlkit.comm.network import PRESETS
+from ddlkit.comm.network import PRESETS, network_label
 from ddlkit.config import (
     ALLREDUCE_IMPLS,
     BATCH_SPLITS,
@@ -21,7 +21,6 @@ from ddlkit.config import (
     WORKER_LOSS,
     Experiment,
     models_for,
-    network_label,
 )
 from ddlkit.data import DATASETS, SCHEMES
 from ddlkit.modes import MODES

@@ -21,10 +21,10 @@ from tqdm.auto import tqdm
 from ddlkit import plots
 from ddlkit.config import Experiment
 from ddlkit.errors import ConfigError, RunTimeout, WorkerFailed
-from ddlkit.live import Progress
-from ddlkit.pool import WorkerPool, shared_pool
-from ddlkit.result import RunResult
 from ddlkit.runtime import run as run_experiment
+from ddlkit.runtime.live import Progress
+from ddlkit.runtime.pool import WorkerPool, shared_pool
+from ddlkit.runtime.result import RunResult
 from ddlkit.widgets.controls import (
     ADVANCED,
     build_controls,

@@ -1,0 +1,311 @@
+"""``ddlkit.run``: start the ranks, watch them, collect everything, leave nothing behind.
+
+The parent owns the rendezvous store (``TCPStore`` on 127.0.0.1, port 0, so the OS picks
+a free port and two runs never collide) and one pipe per rank. It waits on the pipes and
+on the processes' sentinels together, so a crashed or killed rank is noticed at once.
+Every exit path, success, failure, timeout, stop or KeyboardInterrupt, ends each child
+it started (by PID) and closes the store.
+"""
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import os
+import socket
+import threading
+import time
+import uuid
+from datetime import timedelta
+from multiprocessing.connection import wait
+from pathlib import Path
+from typing import Any, Callable
+
+import torch.distributed as dist
+
+from ddlkit.config import Experiment
+from ddlkit.errors import ConfigError, RunTimeout, WorkerFailed
+from ddlkit.modes import MODES
+from ddlkit.runtime import worker
+from ddlkit.runtime.collector import Collector
+from ddlkit.runtime.pool import WorkerPool
+from ddlkit.runtime.processes import stop_processes, worker_context
+from ddlkit.runtime.result import RunResult
+from ddlkit.train import checkpoint
+
+HOST = "127.0.0.1"
+#: after the first failure, how long to keep listening for the failure's root cause
+FAILURE_GRACE_S = 0.3
+#: how long a terminated child gets before SIGKILL
+TERMINATE_GRACE_S = 2.0
+POLL_S = 0.2
+
+OnEvent = Callable[[Any], None]
+
+
+def run(experiment: Experiment, on_event: OnEvent | None = None,
+        record_dir: str | os.PathLike[str] | None = None,
+        stop: threading.Event | None = None,
+        resume_from: str | os.PathLike[str] | None = None,
+        pool: WorkerPool | None = None) -> RunResult:
+    """Run ``experiment`` on real processes over gloo and return its :class:`RunResult`.
+
+    ``on_event`` receives :mod:`ddlkit.runtime.live` events as they happen. With ``record_dir``
+    the record is saved there on every outcome, failed ones included, and checkpoints
+    (``checkpoint_every``) go to its ``checkpoints/`` folder. ``resume_from`` names the
+    record folder of an interrupted run to continue from its last checkpoint. Setting
+    ``stop`` ends the run early; the partial result comes back with ``status="stopped"``.
+    With a :class:`~ddlkit.runtime.pool.WorkerPool` the run uses its warm processes.
+    Raises :class:`~ddlkit.errors.WorkerFailed` (naming the rank) or
+    :class:`~ddlkit.errors.RunTimeout`; either carries the partial result as ``.result``.
+    """
+    if not isinstance(experiment, Experiment):
+        raise TypeError(f"run() takes a ddlkit.Experiment, not {type(experiment).__name__}")
+    _refuse_inside_worker("ddlkit.run()")
+    mode = MODES[experiment.mode]
+    roles = [mode.role(r) for r in range(experiment.world_size)]
+    checkpoint_dir = resume_path = None
+    if experiment.checkpoint_every:
+        if record_dir is None:
+            raise ConfigError("checkpoint_every", experiment.checkpoint_every,
+                              "0 unless run() is given a record_dir to keep checkpoints in")
+        checkpoint_dir = str(Path(record_dir) / checkpoint.FOLDER)
+    resumed: dict[str, Any] = {}
+    if resume_from is not None:
+        path = checkpoint.find(resume_from)
+        state = checkpoint.load(path)
+        checkpoint.check_compatible(experiment, state)
+        resume_path, resumed = str(path), {"path": str(path), "step": int(state["step"])}
+    job = functools.partial(worker.run_experiment, experiment.to_dict(),
+                            checkpoint_dir=checkpoint_dir, resume_path=resume_path)
+    tolerated = ({r for r in range(1, experiment.world_size)}
+                 if mode.has_server and experiment.continues_after_worker_loss else set())
+    session = _Session(job, roles, experiment.timeout_s, on_event, tolerated, pool)
+
+    def finish(**meta: Any) -> RunResult:
+        result = session.result(experiment)
+        result.meta.update({k: v for k, v in meta.items() if v is not None})
+        if resumed:
+            result.meta["resumed_from"] = resumed
+        if record_dir is not None:
+            result.meta["record"] = str(Path(record_dir) / "record.json")
+            result.save(record_dir)
+        return result
+
+    try:
+        session.start()
+        session.monitor(stop)
+    except (WorkerFailed, RunTimeout) as exc:
+        session.end("timeout" if isinstance(exc, RunTimeout) else "failed", str(exc),
+                    getattr(exc, "traceback", None) or None)
+        failed_rank = getattr(exc, "rank", None)
+        exc.result = finish(failed_rank=failed_rank)
+        raise
+    except BaseException as exc:  # KeyboardInterrupt, a failing on_event, ...
+        session.end("failed", f"{type(exc).__name__}: {exc}")
+        finish()
+        raise
+    session.end(session.status, None)
+    return finish()
+
+
+def run_ranks(job: Callable[..., Any], world_size: int, timeout_s: float = 60.0,
+              on_event: OnEvent | None = None) -> list[Any]:
+    """Run ``job(comm, reporter)`` on ``world_size`` fresh gloo ranks; return each rank's output.
+
+    The low-level entry point behind :func:`run`, used for checks and exercises (for
+    example a hand-written collective against gloo's). ``job`` must be importable.
+    Failures raise :class:`~ddlkit.errors.WorkerFailed` exactly as in :func:`run`.
+    """
+    _refuse_inside_worker("ddlkit.runtime.run_ranks()")
+    session = _Session(job, ["worker"] * world_size, timeout_s, on_event)
+    try:
+        session.start()
+        session.monitor(None)
+    finally:
+        session.end(session.status, None)
+    return [session.outputs.get(r) for r in range(world_size)]
+
+
+def loopback_store() -> dist.TCPStore:
+    """The run's rendezvous store, listening on 127.0.0.1 only, on a port the OS picks.
+
+    ``TCPStore(host, 0)`` alone listens on every interface; binding the socket ourselves
+    and handing it over keeps the (unauthenticated) store off the network.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind((HOST, 0))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return dist.TCPStore(HOST, 0, is_master=True, wait_for_workers=False,
+                         timeout=timedelta(seconds=worker.GLOO_TIMEOUT_S),
+                         master_listen_fd=sock.detach())  # the store owns and closes it
+
+
+def _refuse_inside_worker(what: str) -> None:
+    # While a child re-imports the script, it is "_inheriting"; later it has a parent.
+    importing = getattr(multiprocessing.current_process(), "_inheriting", False)
+    if importing or multiprocessing.parent_process() is not None:
+        raise RuntimeError(
+            f"{what} was called inside a worker process. This happens when a script calls "
+            f"it at top level: each worker re-imports the script. Put the call under "
+            f"`if __name__ == \"__main__\":`.")
+
+
+class _Session:
+    """The parent's side of one run: processes, pipes, store and what they reported."""
+
+    def __init__(self, job: Callable[..., Any], roles: list[str], timeout_s: float,
+                 on_event: OnEvent | None, tolerated: set[int] | None = None,
+                 pool: WorkerPool | None = None) -> None:
+        self.job = job
+        self.pool = pool
+        self.members: list[Any] = []
+        self.timeout_s = timeout_s
+        self.world = len(roles)
+        self.roles = roles
+        self.procs: list[Any] = []
+        self.conns: dict[Any, int] = {}
+        self.store: Any = None
+        self.t0 = self.started = time.perf_counter()
+        #: what the ranks reported; ranks in ``tolerated`` may be lost without failing
+        self.col = Collector(roles, self.t0, on_event, tolerated)
+        self.status, self.error, self.error_detail = "ok", None, None
+        self.wall = 0.0
+
+    @property
+    def outputs(self) -> dict[int, Any]:
+        return self.col.outputs
+
+    # -- start -----------------------------------------------------------------------
+    def start(self) -> None:
+        ctx = worker_context()
+        self.t0 = self.col.t0 = time.perf_counter()
+        self.store = loopback_store()
+        prefix = f"ddlkit/{uuid.uuid4().hex}/"
+        if self.pool is not None:  # warm processes: only a fresh rendezvous
+            self.members = self.pool.acquire(self.world)
+            for rank, m in enumerate(self.members):
+                self.procs.append(m.proc)
+                self.conns[m.conn] = rank
+                m.conn.send((rank, self.world, self.job, self.store.port, prefix, HOST))
+            self.started = time.perf_counter()
+            return
+        for rank in range(self.world):
+            reader, writer = ctx.Pipe(duplex=False)
+            proc = ctx.Process(
+                target=worker.main, name=f"ddlkit-rank{rank}", daemon=True,
+                args=(rank, self.world, self.job, self.store.port, prefix, writer, os.getpid()))
+            self.procs.append(proc)
+            self.conns[reader] = rank
+            proc.start()
+            writer.close()
+        self.started = time.perf_counter()
+
+    # -- watch -----------------------------------------------------------------------
+    def monitor(self, stop: threading.Event | None) -> None:
+        # The clock starts once every process exists: a cold forkserver start (importing
+        # torch once) does not count against the run's timeout.
+        deadline = self.started + self.timeout_s
+        pending = set(range(self.world))
+        sentinels = {p.sentinel: r for r, p in enumerate(self.procs)}
+        failures: list[tuple[float, int]] = []
+        while pending or failures:
+            now = time.perf_counter()
+            if failures and (not pending or now - failures[0][0] > FAILURE_GRACE_S):
+                raise self._failure(failures)
+            if now > deadline:
+                raise RunTimeout(self.timeout_s, sorted(pending))
+            if stop is not None and stop.is_set():
+                self.status = "stopped"
+                return
+            wait_s = min(POLL_S, max(0.0, deadline - now))
+            for obj in wait(list(self.conns) + list(sentinels), timeout=wait_s):
+                if obj in self.conns:
+                    self._read(obj, pending, failures)
+                elif obj in sentinels:
+                    rank = sentinels.pop(obj)
+                    self._drain(rank, pending, failures)
+                    if rank in pending:
+                        pending.discard(rank)
+                        if rank in self.col.tolerated:
+                            self.col.lose(rank, how=_exit_text(self.procs[rank].exitcode))
+                        else:
+                            failures.append((time.perf_counter(), rank))
+
+    def _drain(self, rank: int, pending: set[int], failures: list[tuple[float, int]]) -> None:
+        """Read what an exited rank left in its pipe before judging how it ended."""
+        for conn, r in list(self.conns.items()):
+            if r == rank:
+                while conn in self.conns and conn.poll():
+                    self._read(conn, pending, failures)
+
+    def _read(self, conn: Any, pending: set[int], failures: list[tuple[float, int]]) -> None:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            self.conns.pop(conn, None)
+            conn.close()
+            return
+        kind, rank = self.col.feed(msg), msg[1]
+        if kind in ("done", "error", "left"):
+            pending.discard(rank)
+        if kind == "error" or (kind == "left" and rank not in self.col.tolerated):
+            failures.append((time.perf_counter(), rank))
+
+    def _failure(self, failures: list[tuple[float, int]]) -> WorkerFailed:
+        """Blame the root cause: a killed rank first, then one that raised its own error
+        rather than a lost-connection error caused by another rank's death."""
+        def rank_of(item: tuple[float, int]) -> tuple[int, float]:
+            t, r = item
+            code = self.procs[r].exitcode
+            tb = self.col.errors.get(r, "")
+            if code is not None and code < 0:
+                return (0, t)
+            if tb and not _is_secondary(tb):
+                return (1, t)
+            return (2, t)
+
+        _, rank = min(failures, key=rank_of)
+        self.procs[rank].join(timeout=1.0)
+        return WorkerFailed(rank, self.procs[rank].exitcode, self.col.errors.get(rank, ""),
+                            role=self.roles[rank])
+
+    # -- finish ------------------------------------------------------------------------
+    def end(self, status: str, error: str | None, detail: str | None = None) -> None:
+        """Record the outcome, end every child (by PID) and close the store."""
+        if not self.wall:
+            self.wall = time.perf_counter() - self.t0
+        self.status, self.error, self.error_detail = status, error, detail
+        if self.pool is not None and self.members:
+            # Ranks that finished cleanly go back to the pool; the rest are replaced.
+            healthy = set(self.col.outputs) if status == "ok" else set()
+            self.pool.release(self.members, healthy)
+            self.members = []
+        else:
+            stop_processes(self.procs, TERMINATE_GRACE_S)
+            for conn in list(self.conns):
+                conn.close()
+        self.conns.clear()
+        self.store = None  # the master store closes its listening socket
+
+    def result(self, exp: Experiment) -> RunResult:
+        """Everything collected so far, as a :class:`RunResult` (partial after a failure)."""
+        return self.col.result(exp, self.status, self.error, self.error_detail, self.wall)
+
+
+def _exit_text(code: int | None) -> str:
+    if code is not None and code < 0:
+        return f"killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+_SECONDARY = ("Connection closed by peer", "Connection reset by peer", "Broken pipe",
+              "Timed out", "timed out", "Socket Timeout", "ECONNRESET", "EPIPE")
+
+
+def _is_secondary(tb: str) -> bool:
+    """Whether a traceback looks like fallout from a peer's death, not a root cause."""
+    return any(s in tb for s in _SECONDARY)

@@ -1,0 +1,1 @@
+"""Tools around the course: ``doctor`` (is this machine ready?) and its checks."""
