@@ -71,9 +71,10 @@ def _type_checking_nodes(tree: ast.AST) -> set[int]:
     return skip
 
 
-def imports_of(module: str) -> set[str]:
-    """The ddlkit modules ``module`` imports (as files: ``from pkg import sub`` is ``pkg.sub``)."""
-    path = MODULES[module]
+def imports_of(module: str, path: Path | None = None) -> set[str]:
+    """The ddlkit modules ``module`` imports (as files: ``from pkg import sub`` is ``pkg.sub``).
+    ``path`` is its file (default: the module's own)."""
+    path = MODULES[module] if path is None else path
     tree = ast.parse(path.read_text(encoding="utf-8"))
     skip = _type_checking_nodes(tree)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
@@ -109,16 +110,22 @@ def test_every_module_has_a_layer() -> None:
         unit_of(module)
 
 
-@pytest.mark.parametrize("module", sorted(MODULES))
-def test_imports_point_down(module: str) -> None:
+def wrong_imports(module: str, targets: set[str]) -> list[str]:
+    """The imports of ``module`` that point up the layers, or sideways into another package."""
     here, unit = layer_of(module), unit_of(module)
     wrong = []
-    for target in sorted(GRAPH[module]):
+    for target in sorted(targets):
         there, other = layer_of(target), unit_of(target)
         if there > here or (there == here and other != unit):
             wrong.append(f"{target} (layer {there}: {other})")
-    assert not wrong, (f"{module} (layer {here}: {unit}) imports upward or sideways: "
-                       + ", ".join(wrong) + ". See ddlkit/ARCHITECTURE.md.")
+    return wrong
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_imports_point_down(module: str) -> None:
+    wrong = wrong_imports(module, GRAPH[module])
+    assert not wrong, (f"{module} (layer {layer_of(module)}: {unit_of(module)}) imports "
+                       f"upward or sideways: {', '.join(wrong)}. See ddlkit/ARCHITECTURE.md.")
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -154,11 +161,25 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 
 
-def test_an_upward_import_is_caught(tmp_path: Path) -> None:
-    """The checker itself: a strategy importing the runtime is reported."""
-    assert layer_of("ddlkit.strategies.sync_ps") < layer_of("ddlkit.runtime.session")
-    assert layer_of("ddlkit.comm.ring") < layer_of("ddlkit.config")
-    assert unit_of("ddlkit.lessons.one_worker") == "ddlkit.lessons"
+def test_an_upward_import_is_caught() -> None:
+    """The checker itself: the faults issue 13 found are reported."""
+    assert wrong_imports("ddlkit.strategies.sync_ps", {"ddlkit.runtime.session"})
+    assert wrong_imports("ddlkit.comm.network", {"ddlkit.config"})
+    assert wrong_imports("ddlkit.train.trainer", {"ddlkit.lessons.case_language_model"})
+    assert wrong_imports("ddlkit.data.datasets", {"ddlkit.comm.events"})  # sideways
+    assert not wrong_imports("ddlkit.plots._timeline", {"ddlkit.runtime.result", "ddlkit.units"})
+
+
+def test_imports_are_read_everywhere_but_type_checking(tmp_path: Path) -> None:
+    """A function-level import counts; one under ``if TYPE_CHECKING:`` does not."""
+    source = ("from typing import TYPE_CHECKING\n"
+              "if TYPE_CHECKING:\n    from ddlkit.runtime import session\n"
+              "def f():\n    from ddlkit.train import trainer\n")
+    probe = tmp_path / "probe.py"
+    probe.write_text(source, encoding="utf-8")
+    found = imports_of("ddlkit.strategies.probe", probe)
+    assert found == {"ddlkit.train.trainer"}
+    assert wrong_imports("ddlkit.strategies.probe", found) == []
 
 
 def test_few_files_at_the_top() -> None:
