@@ -1,13 +1,22 @@
 """What a rank tells its parent, and the :class:`Reporter` that sends it.
 
 A rank reports through one channel to the process that started it (a pipe locally, a
-buffer under torchrun): that it is ready, its progress, evaluation rows, its recorded
-communication events, and how it ended.
+buffer under torchrun). Each report is one small frozen message naming the rank it is
+from: :class:`Ready`, then :class:`Progress`, :class:`EvalRow` and :class:`Events` while
+it trains, and last one of the three that end a rank (``ends_rank``): :class:`Done`,
+:class:`Failed` or :class:`Left`. A server may also report a :class:`WorkerLost` about
+another rank. The parent's :class:`~ddlkit.runtime.collector.Collector` reads them by
+type and turns them into the live events of :mod:`ddlkit.runtime.live`.
+
+One message goes the other way, from a warm pool's parent to its worker:
+:class:`RunRequest`, asking it to run one rank.
 """
 from __future__ import annotations
 
+import os
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Union, get_args
 
 from ddlkit.comm.events import Recorder
 
@@ -17,11 +26,113 @@ FLUSH_EVERY_S = 0.25
 PROGRESS_EVERY_S = 0.05
 
 
+@dataclass(frozen=True)
+class _FromRank:
+    """What every message from a rank carries: the rank it is from."""
+
+    rank: int
+    #: whether this is the last message its rank sends
+    ends_rank: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.rank, int) or self.rank < 0:
+            raise ValueError(f"rank={self.rank!r} is not allowed: a rank is an int >= 0")
+
+
+@dataclass(frozen=True)
+class Ready(_FromRank):
+    """The rank has joined its process group. Its two clocks, read at the same moment,
+    let the parent align ranks on different machines."""
+
+    pid: int
+    perf_time: float
+    wall_time: float
+
+
+@dataclass(frozen=True)
+class Progress(_FromRank):
+    """``step`` of ``total`` steps done, ``samples`` trained on so far, at ``t``
+    (the rank's ``perf_counter``)."""
+
+    step: int
+    total: int
+    samples: int
+    t: float
+
+
+@dataclass(frozen=True)
+class EvalRow(_FromRank):
+    """One history row: step, samples, losses, accuracy and ``t`` (rank's clock)."""
+
+    row: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Events(_FromRank):
+    """A batch of recorded communication events, as plain tuples of ``Event``'s fields."""
+
+    events: list[tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class Done(_FromRank):
+    """The rank finished; ``output`` is what its job returned."""
+
+    output: Any
+    ends_rank: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class Failed(_FromRank):
+    """The rank raised; ``traceback`` is the formatted traceback."""
+
+    traceback: str
+    ends_rank: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class Left(_FromRank):
+    """The rank left the run as planned (a ``leave`` fault); ``reason`` says why."""
+
+    reason: str
+    ends_rank: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class WorkerLost(_FromRank):
+    """A server (``rank``) lost worker ``lost_rank`` at ``step`` and carries on."""
+
+    lost_rank: int
+    step: int
+    reason: str
+
+
+#: every message a rank sends its parent
+Message = Union[Ready, Progress, EvalRow, Events, Done, Failed, Left, WorkerLost]
+#: the message types, for ``isinstance``
+MESSAGE_TYPES: tuple[type, ...] = get_args(Message)
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """From a warm pool's parent to one of its workers (the other direction): run
+    ``job`` as ``rank`` of ``world_size``, meeting the others in the store at
+    ``host:store_port`` under ``prefix``."""
+
+    rank: int
+    world_size: int
+    job: Callable[..., Any]
+    store_port: int
+    prefix: str
+    host: str
+
+
 class Reporter:
-    """Streams progress, evaluation rows and events from a rank to the parent.
+    """Streams a rank's messages to the parent.
 
     ``conn`` is the write end of a pipe (anything with ``send``). Sends are throttled so
-    that reporting never slows training noticeably.
+    that reporting never slows training noticeably. A message that ends the rank first
+    flushes the events still buffered, so nothing recorded is lost.
     """
 
     def __init__(self, rank: int, conn: Any, recorder: Recorder) -> None:
@@ -31,15 +142,19 @@ class Reporter:
         self._last_flush = time.perf_counter()
         self._last_progress = 0.0
 
-    def send(self, *msg: Any) -> None:
+    def send(self, msg: Message) -> None:
         self.conn.send(msg)
+
+    def ready(self) -> None:
+        """Report that this rank has joined its process group."""
+        self.send(Ready(self.rank, os.getpid(), time.perf_counter(), time.time()))
 
     def progress(self, step: int, total: int, samples: int, force: bool = False) -> None:
         """Report that ``step`` of ``total`` is done (throttled unless ``force``)."""
         now = time.perf_counter()
         if force or step >= total or now - self._last_progress >= PROGRESS_EVERY_S:
             self._last_progress = now
-            self.send("progress", self.rank, step, total, samples, now)
+            self.send(Progress(self.rank, step, total, samples, now))
         if now - self._last_flush >= FLUSH_EVERY_S:
             self.flush()
 
@@ -51,11 +166,31 @@ class Reporter:
 
     def eval_row(self, row: dict[str, Any]) -> None:
         """Send one history row (step, samples, losses, accuracy, time) and flush events."""
-        self.send("eval", self.rank, row)
+        self.send(EvalRow(self.rank, row))
         self.flush()
 
     def flush(self) -> None:
+        """Send the events recorded since the last flush, if any."""
         events = self.recorder.drain()
         self._last_flush = time.perf_counter()
         if events:
-            self.send("events", self.rank, [tuple(e) for e in events])
+            self.send(Events(self.rank, [tuple(e) for e in events]))
+
+    def lost(self, lost_rank: int, step: int, reason: str) -> None:
+        """Report, as a server, that worker ``lost_rank`` was lost at ``step``."""
+        self.send(WorkerLost(self.rank, lost_rank, step, reason))
+
+    def done(self, output: Any) -> None:
+        """Flush, then report that this rank finished with ``output``."""
+        self.flush()
+        self.send(Done(self.rank, output))
+
+    def failed(self, traceback: str) -> None:
+        """Flush, then report that this rank raised."""
+        self.flush()
+        self.send(Failed(self.rank, traceback))
+
+    def left(self, reason: str) -> None:
+        """Flush, then report that this rank left the run as planned."""
+        self.flush()
+        self.send(Left(self.rank, reason))

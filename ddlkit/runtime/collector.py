@@ -1,10 +1,13 @@
 """Collecting what ranks report: live events while a run goes, a RunResult at the end.
 
-Ranks send small tuples (``ready``, ``progress``, ``eval``, ``events``, ``done``,
-``error``, ``left``, ``lost``). The local runtime feeds them from pipes as they arrive;
-the torchrun launcher feeds them from every rank at the end. Times are made relative to
-``t0``; with ``align_clocks`` each rank's monotonic clock is first mapped through its
-wall clock, for ranks on different machines (whose wall clocks should be NTP-synced).
+Ranks send the typed messages of :mod:`ddlkit.comm.protocol` (``Ready``, ``Progress``,
+``EvalRow``, ``Events``, then ``Done``, ``Failed`` or ``Left``; a server also sends
+``WorkerLost``). The collector reads them by type and emits the parent's own live stream,
+the events of :mod:`ddlkit.runtime.live`, to ``on_event``. The local runtime feeds
+messages from pipes as they arrive; the torchrun launcher feeds them from every rank at
+the end. Times are made relative to ``t0``; with ``align_clocks`` each rank's monotonic
+clock is first mapped through its wall clock, for ranks on different machines (whose wall
+clocks should be NTP-synced).
 """
 from __future__ import annotations
 
@@ -15,10 +18,11 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from ddlkit.comm import protocol
 from ddlkit.comm.accounting import rank_totals
 from ddlkit.comm.events import COLLECTIVE_OPS, Event
 from ddlkit.config import Experiment
-from ddlkit.runtime.live import CommEvents, EvalPoint, Progress, RankLost, RankReady
+from ddlkit.runtime import live
 from ddlkit.runtime.result import RunResult
 
 OnEvent = Callable[[Any], None]
@@ -43,49 +47,52 @@ class Collector:
         self.lost: dict[int, dict[str, Any]] = {}
         self.live_bytes = 0
 
-    def feed(self, msg: tuple[Any, ...], now: float | None = None) -> str:
-        """Take one message; returns its kind. ``now`` is the receipt time (perf_counter)."""
-        kind, rank = msg[0], msg[1]
+    def feed(self, msg: protocol.Message, now: float | None = None) -> None:
+        """Take one message from a rank. ``now`` is the receipt time (perf_counter)."""
+        if not isinstance(msg, protocol.MESSAGE_TYPES):
+            raise TypeError(f"a Collector takes the messages of ddlkit.comm.protocol "
+                            f"(Ready, Progress, ...), not {type(msg).__name__}: {msg!r:.80}")
         now = (time.perf_counter() if now is None else now) - self.t0
         if self.first_event is None:
             self.first_event = now
-        if kind == "ready":
-            _, _, pid, perf, wall = msg
-            self.offsets[rank] = wall - perf
-            self._emit(RankReady(rank, now, pid))
-        elif kind == "progress":
-            _, _, step, total, samples, t = msg
-            self._emit(Progress(step, total, samples, self._time(rank, t)))
-        elif kind == "eval":
-            row = dict(msg[2])
-            row["t"] = self._time(rank, row["t"])
-            row["bytes"] = self.live_bytes
-            self.history.append(row)
-            self._emit(EvalPoint(dict(row)))  # a copy: history rows get exact bytes later
-        elif kind == "events":
-            self.events.extend(msg[2])
-            self.live_bytes += sum(e[3] for e in msg[2] if e[1] == "send" or e[1] in COLLECTIVE_OPS)
-            if self.on_event is not None:
-                self._emit(CommEvents(rank, [self.event(e) for e in msg[2]]))
-        elif kind == "done":
-            self.outputs[rank] = msg[2]
-        elif kind == "error":
-            self.errors[rank] = msg[2]
-        elif kind == "left":  # a planned, clean departure
-            if rank in self.tolerated:
-                self.lose(rank, how=f"left ({msg[2]})")
-            else:
-                self.errors[rank] = f"rank {rank} left the run ({msg[2]})"
-        elif kind == "lost":  # the server's view of a lost worker
-            _, _, lost_rank, step, reason = msg
-            self.lose(lost_rank, step=step, noticed_by_server=reason)
-        return kind
+        rank = msg.rank
+        match msg:
+            case protocol.Ready():
+                self.offsets[rank] = msg.wall_time - msg.perf_time
+                self._emit(live.RankReady(rank, now, msg.pid))
+            case protocol.Progress():
+                self._emit(live.Progress(msg.step, msg.total, msg.samples,
+                                         self._time(rank, msg.t)))
+            case protocol.EvalRow():
+                row = dict(msg.row)
+                row["t"] = self._time(rank, row["t"])
+                row["bytes"] = self.live_bytes
+                self.history.append(row)
+                # a copy: history rows get exact bytes later
+                self._emit(live.EvalPoint(dict(row)))
+            case protocol.Events():
+                self.events.extend(msg.events)
+                self.live_bytes += sum(e[3] for e in msg.events
+                                       if e[1] == "send" or e[1] in COLLECTIVE_OPS)
+                if self.on_event is not None:
+                    self._emit(live.CommEvents(rank, [self.event(e) for e in msg.events]))
+            case protocol.Done():
+                self.outputs[rank] = msg.output
+            case protocol.Failed():
+                self.errors[rank] = msg.traceback
+            case protocol.Left():  # a planned, clean departure
+                if rank in self.tolerated:
+                    self.lose(rank, how=f"left ({msg.reason})")
+                else:
+                    self.errors[rank] = f"rank {rank} left the run ({msg.reason})"
+            case protocol.WorkerLost():  # the server's view of a lost worker
+                self.lose(msg.lost_rank, step=msg.step, noticed_by_server=msg.reason)
 
     def lose(self, rank: int, **info: Any) -> None:
         """Record that ``rank`` was lost and the run went on without it."""
         entry = self.lost.setdefault(rank, {"rank": rank, "t": time.perf_counter() - self.t0})
         entry.update(info)
-        self._emit(RankLost(rank, entry["t"], dict(entry)))
+        self._emit(live.RankLost(rank, entry["t"], dict(entry)))
 
     def event(self, raw: tuple[Any, ...]) -> Event:
         """A raw event tuple as an :class:`Event` with times relative to the run start."""

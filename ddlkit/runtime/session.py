@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 import torch.distributed as dist
 
+from ddlkit.comm.protocol import Failed, Left, RunRequest
 from ddlkit.config import Experiment
 from ddlkit.errors import ConfigError, RunTimeout, WorkerFailed
 from ddlkit.modes import MODES
@@ -190,7 +191,8 @@ class _Session:
             for rank, m in enumerate(self.members):
                 self.procs.append(m.proc)
                 self.conns[m.conn] = rank
-                m.conn.send((rank, self.world, self.job, self.store.port, prefix, HOST))
+                m.conn.send(RunRequest(rank, self.world, self.job, self.store.port, prefix,
+                                       HOST))
             self.started = time.perf_counter()
             return
         for rank in range(self.world):
@@ -249,11 +251,12 @@ class _Session:
             self.conns.pop(conn, None)
             conn.close()
             return
-        kind, rank = self.col.feed(msg), msg[1]
-        if kind in ("done", "error", "left"):
-            pending.discard(rank)
-        if kind == "error" or (kind == "left" and rank not in self.col.tolerated):
-            failures.append((time.perf_counter(), rank))
+        self.col.feed(msg)
+        if msg.ends_rank:
+            pending.discard(msg.rank)
+        if isinstance(msg, Failed) or (isinstance(msg, Left)
+                                       and msg.rank not in self.col.tolerated):
+            failures.append((time.perf_counter(), msg.rank))
 
     def _failure(self, failures: list[tuple[float, int]]) -> WorkerFailed:
         """Blame the root cause: a killed rank first, then one that raised its own error

@@ -26,7 +26,7 @@ import torch
 import torch.distributed as dist
 
 from ddlkit.comm import Communicator, Recorder
-from ddlkit.comm.protocol import Reporter
+from ddlkit.comm.protocol import Message, Reporter
 from ddlkit.config import Experiment
 from ddlkit.faults import LeaveRun
 from ddlkit.modes import MODES
@@ -43,10 +43,10 @@ class _Outbox:
     """Keeps a rank's messages; on rank 0 also feeds them live to the collector."""
 
     def __init__(self, collector: Collector | None) -> None:
-        self.messages: list[tuple[Any, ...]] = []
+        self.messages: list[Message] = []
         self.collector = collector
 
-    def send(self, msg: tuple[Any, ...]) -> None:
+    def send(self, msg: Message) -> None:
         self.messages.append(msg)
         if self.collector is not None:
             self.collector.feed(msg)
@@ -75,22 +75,19 @@ def run_rank(exp: Experiment, out: Path, resume_path: str | None = None,
     outbox = _Outbox(collector)
     recorder = Recorder(rank)
     reporter = Reporter(rank, outbox, recorder)
-    reporter.send("ready", rank, os.getpid(), time.perf_counter(), time.time())
+    reporter.ready()
     code = 0
     try:
         result = run_experiment(exp.to_dict(), Communicator(rank, world, recorder), reporter,
                                 checkpoint_dir=str(out / "checkpoints")
                                 if exp.checkpoint_every else None, resume_path=resume_path)
-        reporter.flush()
-        reporter.send("done", rank, result)
+        reporter.done(result)
     except LeaveRun as leave:
-        reporter.flush()
-        reporter.send("left", rank, str(leave))
+        reporter.left(str(leave))
     except Exception:  # noqa: BLE001 - reported in the record, then the exit code says it
         import traceback
 
-        reporter.flush()
-        reporter.send("error", rank, traceback.format_exc())
+        reporter.failed(traceback.format_exc())
         code = 1
     store.set(f"{prefix}rank{rank}", pickle.dumps(outbox.messages))
     if rank == 0:

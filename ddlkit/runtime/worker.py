@@ -12,7 +12,6 @@ import select
 import signal
 import sys
 import threading
-import time
 import traceback
 from datetime import timedelta
 from typing import Any, Callable
@@ -22,7 +21,7 @@ import torch.distributed as dist
 
 from ddlkit.comm import Communicator, Recorder
 from ddlkit.comm.network import Network
-from ddlkit.comm.protocol import Reporter
+from ddlkit.comm.protocol import Failed, Reporter, RunRequest
 from ddlkit.config import Experiment
 from ddlkit.faults import FaultPlan, LeaveRun
 from ddlkit.modes import MODES
@@ -90,20 +89,18 @@ def run_rank(rank: int, world_size: int, job: Callable[[Communicator, Reporter],
                                 timeout=timedelta(seconds=GLOO_TIMEOUT_S))
         recorder = Recorder(rank)
         reporter = Reporter(rank, conn, recorder)
-        reporter.send("ready", rank, os.getpid(), time.perf_counter(), time.time())
+        reporter.ready()
         try:
             out = job(Communicator(rank, world_size, recorder), reporter)
         except LeaveRun as leave:  # a planned, clean departure: peers see the link close
-            reporter.flush()
-            reporter.send("left", rank, str(leave))
+            reporter.left(str(leave))
             return "left"
-        reporter.flush()
-        reporter.send("done", rank, out)
+        reporter.done(out)
         dist.destroy_process_group()
         return "done"
     except BaseException:  # noqa: BLE001 - report anything, including SystemExit
         try:
-            conn.send(("error", rank, traceback.format_exc()))
+            conn.send(Failed(rank, traceback.format_exc()))
         except Exception:  # noqa: BLE001 - the parent may be gone already
             pass
         return "error"
@@ -130,21 +127,23 @@ def main(rank: int, world_size: int, job: Callable[[Communicator, Reporter], Any
 def serve(conn: Any, parent_pid: int) -> None:
     """A pooled worker: run one rank after another, as the pool's parent asks.
 
-    Each request is ``(rank, world_size, job, store_port, prefix, host)`` and gets a
-    fresh rendezvous and process group. After an error or a planned departure the
-    process ends (its gloo state cannot be trusted), and the pool replaces it.
+    Each request is a :class:`~ddlkit.comm.protocol.RunRequest` and gets a fresh
+    rendezvous and process group; ``None`` asks the worker to end. After an error or a
+    planned departure the process ends (its gloo state cannot be trusted), and the pool
+    replaces it.
     """
     prepare_process(parent_pid)
     code = 0
     try:
         while True:
             try:
-                request = conn.recv()
+                request: RunRequest | None = conn.recv()
             except (EOFError, OSError):  # the pool is gone
                 break
             if request is None:  # a clean close
                 break
-            ended = run_rank(*request[:5], conn, request[5])
+            ended = run_rank(request.rank, request.world_size, request.job,
+                             request.store_port, request.prefix, conn, request.host)
             if ended != "done":
                 code = 1 if ended == "error" else 0
                 break

@@ -39,4 +39,4 @@ class Context:
         if not self.exp.continues_after_worker_loss:
             raise RuntimeError(f"worker rank {rank} was lost and on_worker_loss="
                                f"{self.exp.on_worker_loss!r} stops the run: {reason}")
-        self.reporter.send("lost", self.rank, rank, self.recorder.step, reason)
+        self.reporter.lost(rank, self.recorder.step, reason)
