@@ -326,8 +326,7 @@ def _validate(e: Experiment) -> None:
             raise ConfigError("faults", spec, f"a step from 1 to steps={e.steps}")
 
     if e.staleness_bound is not None:
-        _int("staleness_bound", e.staleness_bound, 0, MAX_STALENESS,
-             also="or ∞ (None)")
+        _int("staleness_bound", e.staleness_bound, 0, MAX_STALENESS, also="or ∞ (None)")
     _int("local_steps", e.local_steps, 1, 1_000_000)
     if "local_steps" in MODES[e.mode].settings and e.checkpoint_every and (
             e.optimizer != "sgd" or e.checkpoint_every % e.local_steps):

@@ -41,7 +41,7 @@ def test_strategy_header_constants_equal_the_registry(name: str) -> None:
     assert (MODES[name].header.push, MODES[name].header.pull) == HEADERS[name]
 
 
-def test_sync_headers_named_in_the_brief() -> None:
+def test_strategy_header_constants_by_name() -> None:
     from ddlkit.strategies import allreduce, async_ps, local_sgd, ssp, sync_ps
 
     assert (sync_ps.HEADER, sync_ps.PULL_HEADER) == (MODES["sync"].header.push,
@@ -129,6 +129,9 @@ def test_mode_labels_on_the_toggle() -> None:
 
 def test_panel_shows_exactly_the_registered_settings() -> None:
     from ddlkit.widgets import ExperimentPanel
+    from ddlkit.widgets.controls import DROPPED
+
+    assert set(DROPPED) <= MODE_SETTINGS
 
     panel = ExperimentPanel(Experiment(workers=4, steps=20))
     for name, mode in MODES.items():
