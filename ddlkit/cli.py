@@ -80,7 +80,7 @@ FIELD_HELP: dict[str, str] = {
     "checkpoint_every": "save a checkpoint every this many steps into the record folder "
                         "(0 = never); resume with --resume-from",
     "staleness_bound": "--mode ssp: how many steps a worker may run ahead of the slowest "
-                       "(0 = sync; ≥ --steps = async)",
+                       "(0 = sync; inf, or ≥ --steps, = async)",
     "local_steps": "--mode local-sgd: local steps between model averages (H; 1 = all-reduce)",
     "compression": "gradient compression (modes sync and allreduce): none, topk or qsgd",
     "compress_ratio": "--compression topk: fraction of gradient entries sent (0 < k ≤ 1)",
@@ -116,6 +116,16 @@ def _float_arg(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
 
 
+def _bound_arg(text: str) -> int | None:
+    """A whole number, or ``inf`` (``∞``) for no bound: None."""
+    if text.strip().lower() in ("inf", "∞"):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number or inf") from None
+
+
 def _seconds_list_arg(text: str) -> tuple[float, ...]:
     if not text.strip():
         return ()
@@ -131,24 +141,25 @@ def _spec_list_arg(text: str) -> tuple[str, ...]:
 
 
 _TYPES: dict[str, Callable[[str], Any]] = {
-    "int": _int_arg, "float": _float_arg, "tuple[float, ...]": _seconds_list_arg,
-    "tuple[str, ...]": _spec_list_arg,
+    "int": _int_arg, "int | None": _bound_arg, "float": _float_arg,
+    "tuple[float, ...]": _seconds_list_arg, "tuple[str, ...]": _spec_list_arg,
 }
 
 
 def _add_field(parser: argparse.ArgumentParser, f: dataclasses.Field[Any]) -> None:
-    """Add the flag for one Experiment field (default None: 'not given on the command line')."""
+    """Add the flag for one Experiment field; a flag not given leaves no attribute, so a
+    value given as ``inf`` (None) still counts as given."""
     default = Experiment().to_dict()[f.name]
     shown = "none" if default == [] else default
     text = f"{FIELD_HELP.get(f.name, f'Experiment.{f.name}')} (default: {shown})"
-    kwargs: dict[str, Any] = {"dest": f.name, "default": None, "help": text}
+    kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": text}
     if f.name in FIELD_CHOICES:
         kwargs["choices"] = FIELD_CHOICES[f.name]
     elif f.type == "bool":
         kwargs["action"] = argparse.BooleanOptionalAction
     elif f.type in _TYPES:
         kwargs["type"] = _TYPES[f.type]
-        kwargs["metavar"] = {"int": "N", "float": "X",
+        kwargs["metavar"] = {"int": "N", "int | None": "N|inf", "float": "X",
                              "tuple[str, ...]": "SPEC,..."}.get(f.type, "S,S,...")
     elif f.type != "str":
         raise TypeError(f"Experiment.{f.name} has type {f.type}; teach ddlkit.cli to parse it")
@@ -238,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
 def experiment_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Experiment:
     """Build the Experiment from ``--config`` and the flags; any problem is a usage error."""
     names = [f.name for f in dataclasses.fields(Experiment)]
-    given = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+    given = {n: getattr(args, n) for n in names if hasattr(args, n)}
     data: dict[str, Any] = {}
     if args.config is not None:
         data = _read_config(args.config, parser)

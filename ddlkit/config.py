@@ -17,7 +17,7 @@ from ddlkit.data.datasets import DATASETS
 from ddlkit.data.sharding import LABEL_SCHEMES, SCHEMES
 from ddlkit.errors import ConfigError
 from ddlkit.faults import Fault, parse_fault
-from ddlkit.modes import MODES
+from ddlkit.modes import MODES, modes_with
 
 MAX_WORKERS = 16
 #: widest hidden layer: 64-16384-10 is a 1.2M-parameter MLP (the benchmarks' "wide" model)
@@ -31,7 +31,11 @@ DTYPES: Mapping[str, torch.dtype] = MappingProxyType(
 WORKER_LOSS = ("auto", "fail", "continue")
 COMPRESSIONS = ("none", "topk", "qsgd")
 #: modes whose gradients can be compressed (local SGD averages models, not gradients)
-COMPRESSIBLE_MODES = ("sync", "allreduce")
+COMPRESSIBLE_MODES: tuple[str, ...] = modes_with("compression")
+#: bits per QSGD entry, fewest and most: one bit is the sign (see ddlkit.comm.compress.qsgd)
+QUANT_BITS = (2, 16)
+#: the largest ``staleness_bound`` (None, or any bound ≥ ``steps``, means ∞)
+MAX_STALENESS = 1_000_000
 BATCH_SPLITS = ("shard", "speed")
 LR_SCALINGS = ("none", "linear")
 
@@ -47,16 +51,18 @@ class Experiment:
     ``batch_size * workers`` is split across workers in proportion to shard size.
     ``faults`` plans failures (see :mod:`ddlkit.faults`); ``on_worker_loss`` says what a
     parameter server does when a worker is lost: ``fail`` (stop the run), ``continue``
-    (carry on with the survivors) or ``auto`` (async continues, sync fails).
+    (carry on with the survivors) or ``auto`` (async continues, sync fails: the registry's
+    ``survives_worker_loss``).
     ``checkpoint_every`` k > 0 makes the model's holder save a checkpoint every k steps.
 
     Beyond sync and async (issue 6):
 
     - ``staleness_bound`` s (mode ``ssp``, Ho et al. 2013): a worker may run at most s
-      steps ahead of the slowest; s=0 is sync, any s ≥ ``steps`` never blocks (async).
+      steps ahead of the slowest; s=0 is sync, and None (∞) or any s ≥ ``steps`` never
+      blocks (async). Read it as :attr:`staleness_limit`, which says None for all of these.
     - ``local_steps`` H (mode ``local-sgd``, McMahan et al. 2017): workers take H local
       steps between model averages; H=1 is synchronous all-reduce SGD.
-    - ``compression`` of gradients (modes in ``COMPRESSIBLE_MODES``): ``topk`` keeps the
+    - ``compression`` of gradients (modes that read it: ``COMPRESSIBLE_MODES``): ``topk`` keeps the
       ``compress_ratio`` largest entries (Lin et al. 2018), with ``error_feedback`` of
       what was dropped (Karimireddy et al. 2019); ``qsgd`` quantises stochastically to
       ``quant_bits`` bits (Alistarh et al. 2017).
@@ -96,7 +102,7 @@ class Experiment:
     faults: tuple[str, ...] = ()
     on_worker_loss: str = "auto"
     checkpoint_every: int = 0
-    staleness_bound: int = 2
+    staleness_bound: int | None = 2
     local_steps: int = 4
     compression: str = "none"
     compress_ratio: float = 0.01
@@ -147,8 +153,15 @@ class Experiment:
     def continues_after_worker_loss(self) -> bool:
         """Whether losing a worker leaves the run going (see ``on_worker_loss``)."""
         if self.on_worker_loss == "auto":
-            return self.mode == "async"
+            return MODES[self.mode].survives_worker_loss
         return self.on_worker_loss == "continue"
+
+    @property
+    def staleness_limit(self) -> int | None:
+        """The staleness bound s in force, or None for ∞: ``staleness_bound`` None, or any
+        s ≥ ``steps`` (no worker can get ``steps`` steps ahead, so it never blocks)."""
+        s = self.staleness_bound
+        return None if s is None or s >= self.steps else s
 
     @property
     def world_size(self) -> int:
@@ -171,10 +184,10 @@ class Experiment:
         parts.extend(self.faults)
         if self.on_worker_loss != "auto":
             parts.append(f"on loss: {self.on_worker_loss}")
-        if self.mode == "ssp":
-            parts.insert(1, "s=∞" if self.staleness_bound >= self.steps
-                         else f"s={self.staleness_bound}")
-        if self.mode == "local-sgd":
+        reads = MODES[self.mode].settings
+        if "staleness_bound" in reads:
+            parts.insert(1, staleness_label(self.staleness_limit))
+        if "local_steps" in reads:
             parts.insert(1, f"H={self.local_steps}")
         if self.compression == "topk":
             parts.append(f"top-{self.compress_ratio:.0%}"
@@ -217,11 +230,10 @@ def _choice(field: str, value: Any, allowed: tuple[str, ...] | list[str]) -> Non
         raise ConfigError(field, value, f"one of {', '.join(repr(a) for a in allowed)}")
 
 
-def _int(field: str, value: Any, lo: int, hi: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(field, value, f"a whole number from {lo} to {hi}")
-    if not lo <= value <= hi:
-        raise ConfigError(field, value, f"a whole number from {lo} to {hi}")
+def _int(field: str, value: Any, lo: int, hi: int, also: str = "") -> None:
+    if (isinstance(value, bool) or not isinstance(value, int)) or not lo <= value <= hi:
+        raise ConfigError(field, value, f"a whole number from {lo} to {hi}"
+                          + (f", {also}" if also else ""))
 
 
 def _float(field: str, value: Any, lo: float, hi: float, *, lo_open: bool = False) -> None:
@@ -295,7 +307,7 @@ def _validate(e: Experiment) -> None:
         _float("worker_delays", d, 0.0, 10.0)
 
     _choice("on_worker_loss", e.on_worker_loss, WORKER_LOSS)
-    if e.on_worker_loss == "continue" and not MODES[e.mode].has_server:
+    if e.on_worker_loss == "continue" and "on_worker_loss" not in MODES[e.mode].settings:
         raise ConfigError("on_worker_loss", e.on_worker_loss,
                           f"'fail' or 'auto' in mode {e.mode!r}: an all-reduce ring cannot go "
                           f"on without one of its members (torchrun's elastic restart can)")
@@ -313,24 +325,25 @@ def _validate(e: Experiment) -> None:
         if fault.step > e.steps:
             raise ConfigError("faults", spec, f"a step from 1 to steps={e.steps}")
 
-    _int("staleness_bound", e.staleness_bound, 0, 1_000_000)
+    if e.staleness_bound is not None:
+        _int("staleness_bound", e.staleness_bound, 0, MAX_STALENESS, also="or ∞ (None)")
     _int("local_steps", e.local_steps, 1, 1_000_000)
-    if e.mode == "local-sgd" and e.checkpoint_every and (
+    if "local_steps" in MODES[e.mode].settings and e.checkpoint_every and (
             e.optimizer != "sgd" or e.checkpoint_every % e.local_steps):
         raise ConfigError("checkpoint_every", e.checkpoint_every,
                           f"0, or a multiple of local_steps={e.local_steps} with optimizer "
-                          f"'sgd', in mode 'local-sgd': a checkpoint is exact only right after "
+                          f"'sgd', in mode {e.mode!r}: a checkpoint is exact only right after "
                           f"an average, and only rank 0's optimiser state would be saved")
     _choice("compression", e.compression, COMPRESSIONS)
-    if e.compression != "none" and e.mode not in COMPRESSIBLE_MODES:
+    if e.compression != "none" and not MODES[e.mode].compresses_gradients:
         raise ConfigError("compression", e.compression,
                           f"'none' in mode {e.mode!r}; gradients are compressed in modes "
                           f"{', '.join(map(repr, COMPRESSIBLE_MODES))}")
     _float("compress_ratio", e.compress_ratio, 0.0, 1.0, lo_open=True)
     _bool("error_feedback", e.error_feedback)
-    _int("quant_bits", e.quant_bits, 2, 16)  # one bit is the sign (see ddlkit.comm.compress.qsgd)
+    _int("quant_bits", e.quant_bits, *QUANT_BITS)
     _int("backup_workers", e.backup_workers, 0, MAX_WORKERS)
-    if e.backup_workers and e.mode != "sync":
+    if e.backup_workers and "backup_workers" not in MODES[e.mode].settings:
         raise ConfigError("backup_workers", e.backup_workers,
                           f"0 in mode {e.mode!r}; backup workers are a sync parameter-server "
                           f"technique (the server steps with the first N−b gradients)")

@@ -55,6 +55,8 @@ BAD_INVOCATIONS = [
      "--classes-per-worker", "from 1 to 3"),
     (["--dataset", "iris", "--batch-size", "100"], "--batch-size", "≤ 112"),
     (["--dataset", "iris", "--workers", "16"], "--batch-size (default)", "≤ 112"),
+    (["--staleness-bound", "lots"], "--staleness-bound", "not a whole number or inf"),
+    (["--staleness-bound", "-1"], "--staleness-bound", "from 0 to 1000000, or ∞"),
     (["--bogus-flag", "1"], "--bogus-flag", "unrecognized arguments"),
     (["--work", "3"], "--work", "unrecognized arguments"),  # no prefix matching
     (["--config", "{missing}"], "--config", "cannot read"),
@@ -113,6 +115,26 @@ def test_config_file_is_overridden_by_flags(tmp_path: Path) -> None:
         ["run", "--config", str(path), "--lr", "0.5", "--worker-delays", "0,0,0.05"])
     exp = experiment_from_args(args, args.parser)
     assert exp == base.replace(lr=0.5, worker_delays=(0.0, 0.0, 0.05))
+
+
+@pytest.mark.parametrize("text", ["inf", "∞", "INF"])
+def test_staleness_bound_inf_is_none(text: str) -> None:
+    args = build_parser().parse_args(["run", "--mode", "ssp", "--staleness-bound", text])
+    exp = experiment_from_args(args, args.parser)
+    assert exp.staleness_bound is None and exp.staleness_limit is None
+    args = build_parser().parse_args(["run", "--mode", "ssp", "--staleness-bound", "3"])
+    assert experiment_from_args(args, args.parser).staleness_bound == 3
+
+
+def test_unbounded_record_json_can_be_a_config(tmp_path: Path) -> None:
+    base = Experiment(mode="ssp", workers=3, dataset="iris", staleness_bound=None)
+    RunResult(config=base).save(tmp_path)
+    assert '"staleness_bound": null' in (tmp_path / "record.json").read_text()
+    args = build_parser().parse_args(["run", "--config", str(tmp_path / "record.json")])
+    assert experiment_from_args(args, args.parser) == base
+    args = build_parser().parse_args(["run", "--config", str(tmp_path / "record.json"),
+                                      "--staleness-bound", "4"])
+    assert experiment_from_args(args, args.parser).staleness_bound == 4
 
 
 def test_record_json_can_be_a_config(tmp_path: Path) -> None:

@@ -76,6 +76,12 @@ BAD_CONFIGS = [
     bad("worker_delays", (0.0, -0.1), shown=-0.1, workers=2),
     bad("worker_delays", (0.0, math.nan), shown=math.nan, workers=2),
     bad("worker_delays", "0,0", workers=2),
+    # the staleness bound: a whole number 0…1_000_000, or None for ∞
+    bad("staleness_bound", -1),
+    bad("staleness_bound", 1_000_001),
+    bad("staleness_bound", 1.5),
+    bad("staleness_bound", True),
+    bad("staleness_bound", "inf"),
     # keys from_dict does not know
     bad("learning_rate", 0.1),
     bad("num_workers", 4),
@@ -174,3 +180,24 @@ def test_experiment_is_frozen() -> None:
 ])
 def test_label(exp: Experiment, label: str) -> None:
     assert exp.label() == label
+
+
+# -- s = ∞: one representation, read through staleness_limit ------------------------------------
+@pytest.mark.parametrize(("bound", "limit"), [
+    (0, 0), (2, 2), (9, 9), (10, None), (11, None), (1_000_000, None), (None, None)])
+def test_staleness_limit_is_none_for_unbounded(bound: int | None, limit: int | None) -> None:
+    """steps=10: None, or any bound ≥ 10, never blocks a worker (s = ∞)."""
+    exp = Experiment(mode="ssp", steps=10, staleness_bound=bound)
+    assert exp.staleness_limit == limit
+    assert exp.label().split(" · ")[1] == ("s=∞" if limit is None else f"s={limit}")
+
+
+def test_unbounded_staleness_is_json_null_and_old_records_load() -> None:
+    exp = Experiment(mode="ssp", staleness_bound=None)
+    text = json.dumps(exp.to_dict())
+    assert '"staleness_bound": null' in text
+    assert Experiment.from_dict(json.loads(text)) == exp
+    old = Experiment(mode="ssp", staleness_bound=1_000_000).to_dict()  # the panel's old ∞
+    assert Experiment.from_dict(old).staleness_limit is None
+    del old["staleness_bound"]  # a record from before the setting existed
+    assert Experiment.from_dict(old).staleness_bound == 2

@@ -113,7 +113,7 @@ def test_fault_menu_kills_a_worker_and_the_timeline_shows_it() -> None:
 
 
 def test_beyond_sync_controls_map_to_fields_and_show_where_they_apply() -> None:
-    from ddlkit.widgets.controls import NETWORKS, UNBOUNDED
+    from ddlkit.widgets.controls import NETWORKS
 
     panel = ExperimentPanel(ddlkit.Experiment(workers=4, steps=20))
     modes = [value for _, value in panel.controls["mode"].options]
@@ -124,7 +124,7 @@ def test_beyond_sync_controls_map_to_fields_and_show_where_they_apply() -> None:
     assert panel.experiment().staleness_bound == 3
     assert shown("staleness_bound") and not shown("local_steps") and not shown("compression")
     panel.set(staleness_bound="∞")
-    assert panel.experiment().staleness_bound == UNBOUNDED
+    assert panel.experiment().staleness_bound is None
     assert "s=∞" in panel.experiment().label()
 
     panel.set(mode="local-sgd", local_steps=8)
@@ -152,3 +152,23 @@ def test_beyond_sync_controls_map_to_fields_and_show_where_they_apply() -> None:
     panel.set(mode="sync", workers=2, backup_workers=2)
     with pytest.raises(ddlkit.ConfigError, match="backup_workers"):
         panel.experiment()
+
+
+@pytest.mark.parametrize("bound", [5, 2, 0, 20, 1_000_000, None])
+def test_panel_reads_back_the_staleness_bound_it_was_given(bound: int | None) -> None:
+    """No snapping to the slider's next stop: s=5 stays 5 (it ran s=6), ∞ stays ∞."""
+    exp = ddlkit.Experiment(mode="ssp", workers=4, steps=20, staleness_bound=bound)
+    panel = ExperimentPanel(exp)
+    assert panel.experiment().staleness_bound == bound
+    assert panel.experiment() == exp
+    stops = [s for s in panel.controls["staleness_bound"].options if s != "∞"]
+    assert stops == sorted(stops) and panel.controls["staleness_bound"].options[-1] == "∞"
+
+
+def test_qsgd_bits_slider_stays_within_what_the_config_allows() -> None:
+    """quant_bits is validated 2…16 (one bit is the sign): the slider cannot offer 1."""
+    panel = ExperimentPanel(ddlkit.Experiment(compression="qsgd", quant_bits=2))
+    bits = panel.controls["quant_bits"]
+    assert (bits.min, bits.max) == (2, 16)
+    panel.set(quant_bits=1)
+    assert panel.experiment().quant_bits == 2

@@ -130,10 +130,10 @@ def _fake(exp: ddlkit.Experiment, t_end: float, losses: list[float]) -> RunResul
 def test_sweep_reads_both_sides_of_the_trade_off() -> None:
     """The sweep's numbers and the plot's lines are the runs' own (no processes here)."""
     base = ddlkit.Experiment(mode="ssp", steps=10)
-    made: dict[int, RunResult] = {
+    made: dict[int | None, RunResult] = {
         0: _fake(base.replace(staleness_bound=0), 4.0, [2.0, 1.0, 0.5]),
         3: _fake(base.replace(staleness_bound=3), 3.0, [2.0, 0.9, 0.6]),
-        10: _fake(base.replace(staleness_bound=10), 1.0, [2.0, 1.5, 1.2])}
+        None: _fake(base.replace(staleness_bound=10), 1.0, [2.0, 1.5, 1.2])}  # 10 ≥ steps: ∞
     sweep = sweep_staleness(base, [0, 3, None], run=lambda e: made[e.staleness_bound])
     assert isinstance(sweep, StalenessSweep) and sweep.bounds == (0, 3, None)
     assert sweep.labels() == ["s=0", "s=3", "s=∞"]
@@ -162,3 +162,13 @@ def test_s0_with_lr_warmup_equals_sync_with_it() -> None:
     assert ssp.status == sync.status == "ok"
     assert np.abs(ssp.final_params - sync.final_params).max() < 1e-6
     assert np.abs(sync.final_params - large_batch_sgd(exp)).max() < 1e-6
+
+
+@pytest.mark.parametrize("bound", [0, 1, 9, 10, 11, 1_000_000, pytest.param(
+    None, marks=pytest.mark.xfail(raises=TypeError, strict=True,
+                                  reason="ssp.bound_of predates staleness_bound=None: make the "
+                                         "strategy read exp.staleness_limit"))])
+def test_bound_of_agrees_with_staleness_limit(bound: int | None) -> None:
+    """Until the strategy reads ``Experiment.staleness_limit``, its own conversion agrees."""
+    exp = ddlkit.Experiment(mode="ssp", steps=10, staleness_bound=bound)
+    assert bound_of(exp) == exp.staleness_limit

@@ -19,8 +19,9 @@ instead: 2(N−1) per step, so its latency term grows with N. In the latency–b
 2(N−1)·α + 2(N−1)/N·M·s·β.
 
 ddlkit's messages also carry a small header, counted in ``bytes_*`` but not in
-``payload_*`` (see :data:`HEADERS`). The all-reduce strategy reduces its header inside
-the same buffer as the gradient (M + 2 elements), so its whole buffer is payload.
+``payload_*`` (each mode's ``header`` in the registry, :data:`ddlkit.modes.MODES`; here as
+:data:`HEADERS`). The all-reduce strategy reduces its header inside the same buffer as
+the gradient (M + 2 elements), so its whole buffer is payload.
 Every function returns a :class:`Traffic` whose field names are those of
 :class:`~ddlkit.comm.accounting.RankTotals`, so a formula compares directly with a run.
 
@@ -41,34 +42,11 @@ from ddlkit.comm.accounting import RankTotals
 from ddlkit.comm.ring import chunk_sizes
 from ddlkit.config import Experiment
 from ddlkit.data import DATASETS
-from ddlkit.strategies import allreduce, async_ps, local_sgd, ssp, sync_ps
+from ddlkit.modes import MODES, CommPattern, Header
+from ddlkit.strategies import local_sgd
 
-
-@dataclass(frozen=True)
-class Header:
-    """Header elements ddlkit adds to each message, by direction.
-
-    ``push`` rides on a worker→server gradient, ``pull`` on a server→worker reply.
-    For all-reduce, ``push`` is the header reduced along with the gradient.
-    """
-
-    push: int
-    pull: int
-
-
-#: ddlkit's header sizes (elements): sync sends (sample count, loss, step) with each
-#: gradient and its replies carry the next step (for backup workers); async sends
-#: (sample count, loss, version the gradient was computed on), and replies the version
-#: (ssp sends the same messages); all-reduce reduces (sample count, sample count × loss)
-#: with the gradient; local SGD reduces (samples since the last average, their summed
-#: loss) with the model.
-HEADERS: Mapping[str, Header] = MappingProxyType({
-    "sync": Header(push=sync_ps.HEADER, pull=sync_ps.PULL_HEADER),
-    "async": Header(push=async_ps.HEADER, pull=1),
-    "ssp": Header(push=ssp.HEADER, pull=1),
-    "allreduce": Header(push=allreduce.HEADER, pull=0),
-    "local-sgd": Header(push=local_sgd.HEADER, pull=0),
-})
+#: every mode's header sizes (elements), read from the registry (see :data:`MODES`)
+HEADERS: Mapping[str, Header] = MappingProxyType({n: m.header for n, m in MODES.items()})
 
 NO_HEADER = Header(0, 0)
 
@@ -293,24 +271,26 @@ def allgather_step(workers: int, message: int, itemsize: int = 4,
 
 # -- a whole experiment ------------------------------------------------------------------
 def step_traffic(exp: Experiment, rank: int) -> Traffic:
-    """Per-step traffic of ``rank`` in ``exp``, headers included (sync and all-reduce).
+    """Per-step traffic of ``rank`` in ``exp``, headers included (modes that communicate
+    the same way every step: sync and all-reduce).
 
     Async has no fixed per-step pattern (who sends next depends on timing): use
     :func:`async_traffic` with the number of gradients each worker sent. Local SGD
     communicates only every H steps: use :func:`average_traffic` and
     :func:`local_sgd_bytes_per_step`.
     """
-    m, s, header = n_params(exp), itemsize(exp), HEADERS[exp.mode]
+    mode = MODES[exp.mode]
+    m, s, header = n_params(exp), itemsize(exp), mode.header
     if exp.compression != "none":
         return _compressed_step(exp, rank, m, s, header)
-    if exp.mode == "sync":
+    if mode.pattern is CommPattern.PS_EVERY_STEP:
         if rank == 0:
             return ps_server_step(exp.workers, m, s, header)
         return ps_worker_step(m, s, header)
-    if exp.mode == "allreduce":
+    if mode.pattern is CommPattern.ALLREDUCE_EVERY_STEP:
         return _all_reduce(exp, rank, m, s, header)
-    if exp.mode == "local-sgd":
-        raise ValueError("mode: 'local-sgd' communicates every local_steps steps, not every "
+    if mode.pattern is CommPattern.ALLREDUCE_EVERY_H:
+        raise ValueError(f"mode: {exp.mode!r} communicates every local_steps steps, not every "
                          "step; use average_traffic() or local_sgd_bytes_per_step()")
     raise ValueError(f"mode: {exp.mode!r} has no fixed per-step traffic; use async_traffic()")
 
@@ -327,9 +307,11 @@ def _all_reduce(exp: Experiment, rank: int, m: int, s: int, header: Header) -> T
 def average_traffic(exp: Experiment, rank: int) -> Traffic:
     """Traffic of ``rank`` in one model average of local SGD: one all-reduce of the model
     plus its header (M + 2 elements), exactly what all-reduce SGD sends every step."""
-    if exp.mode != "local-sgd":
-        raise ValueError(f"mode: {exp.mode!r}; average_traffic() is for mode 'local-sgd'")
-    return _all_reduce(exp, rank, n_params(exp), itemsize(exp), HEADERS["local-sgd"])
+    mode = MODES[exp.mode]
+    if mode.pattern is not CommPattern.ALLREDUCE_EVERY_H:
+        raise ValueError(f"mode: {exp.mode!r}; average_traffic() is for mode "
+                         f"{_names(CommPattern.ALLREDUCE_EVERY_H)}")
+    return _all_reduce(exp, rank, n_params(exp), itemsize(exp), mode.header)
 
 
 def local_sgd_bytes_per_step(exp: Experiment, rank: int) -> float:
@@ -342,11 +324,12 @@ def local_sgd_bytes_per_step(exp: Experiment, rank: int) -> float:
 
 def _compressed_step(exp: Experiment, rank: int, m: int, s: int, header: Header) -> Traffic:
     message = message_bytes(exp)
-    if exp.mode == "sync":
+    mode = MODES[exp.mode]
+    if mode.compresses_gradients and mode.pattern is CommPattern.PS_EVERY_STEP:
         if rank == 0:
             return compressed_ps_server_step(exp.workers, m, message, s, header)
         return compressed_ps_worker_step(m, message, s, header)
-    if exp.mode == "allreduce":
+    if mode.compresses_gradients and mode.pattern is CommPattern.ALLREDUCE_EVERY_STEP:
         return allgather_step(exp.workers, message, s, header)
     raise ValueError(f"mode: {exp.mode!r} does not compress gradients")
 
@@ -354,12 +337,13 @@ def _compressed_step(exp: Experiment, rank: int, m: int, s: int, header: Header)
 def async_traffic(exp: Experiment, gradients: list[int]) -> list[Traffic]:
     """Whole-run traffic of every rank of an async (or ssp) run in which worker w sent
     ``gradients[w]`` gradients: each one a message up and one reply down."""
-    if exp.mode not in ("async", "ssp"):
-        raise ValueError(f"mode: {exp.mode!r}; async_traffic() is for modes 'async' and 'ssp'")
+    if MODES[exp.mode].pattern is not CommPattern.PS_PER_GRADIENT:
+        raise ValueError(f"mode: {exp.mode!r}; async_traffic() is for modes "
+                         f"{_names(CommPattern.PS_PER_GRADIENT)}")
     if len(gradients) != exp.workers:
         raise ValueError(f"gradients: {len(gradients)} counts given, one per worker needed "
                          f"({exp.workers})")
-    m, s, header = n_params(exp), itemsize(exp), HEADERS[exp.mode]
+    m, s, header = n_params(exp), itemsize(exp), MODES[exp.mode].header
     one = ps_worker_step(m, s, header)
     workers = [one * g for g in gradients]
     server = Traffic(bytes_sent=sum(w.bytes_received for w in workers),
@@ -373,10 +357,15 @@ def async_traffic(exp: Experiment, gradients: list[int]) -> list[Traffic]:
 def run_traffic(exp: Experiment) -> list[Traffic]:
     """Whole-run traffic of every rank (rank order) for sync, all-reduce and local-SGD
     runs (local SGD: ⌈steps/H⌉ averages, see :func:`average_traffic`)."""
-    if exp.mode == "local-sgd":
+    if MODES[exp.mode].pattern is CommPattern.ALLREDUCE_EVERY_H:
         rounds = local_sgd.average_rounds(exp.steps, exp.local_steps)
         return [average_traffic(exp, r) * rounds for r in range(exp.world_size)]
     return [step_traffic(exp, r) * exp.steps for r in range(exp.world_size)]
+
+
+def _names(pattern: CommPattern) -> str:
+    """The modes that communicate by ``pattern``, quoted: ``'async' and 'ssp'``."""
+    return " and ".join(repr(n) for n, m in MODES.items() if m.pattern is pattern)
 
 
 def _check(workers: int, n_params: int, itemsize: int) -> None:

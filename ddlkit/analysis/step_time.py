@@ -14,8 +14,9 @@ workers and a **measured** compute time per step, one synchronous step takes:
 
 This is the model :class:`~ddlkit.comm.network.Network` emulates: each rank's outgoing
 link is its own and serial, incoming links are not modelled. Headers (a few values per
-message, :data:`ddlkit.analysis.cost.HEADERS`) are counted. Everything here returned by a
-``predict_*`` function is a **prediction**, and says so in its ``label``.
+message, each mode's ``header`` in :data:`ddlkit.modes.MODES`) are counted. Everything
+here returned by a ``predict_*`` function is a **prediction**, and says so in its
+``label``.
 """
 from __future__ import annotations
 
@@ -27,12 +28,14 @@ from typing import Sequence
 from ddlkit.analysis import cost
 from ddlkit.comm.network import Network
 from ddlkit.config import Experiment
+from ddlkit.modes import MODES, CommPattern
 from ddlkit.runtime.pool import WorkerPool
 from ddlkit.runtime.result import RunResult
 from ddlkit.units import format_bytes
 
-#: modes with a fixed per-step pattern the α–β model predicts
-PREDICTED_MODES: tuple[str, ...] = ("sync", "allreduce", "local-sgd")
+#: modes with a fixed per-step pattern the α–β model predicts (from the registry)
+PREDICTED_MODES: tuple[str, ...] = tuple(
+    name for name, mode in MODES.items() if mode.pattern.fixed_per_step)
 
 
 @dataclass(frozen=True)
@@ -73,8 +76,9 @@ def predict_step_time(mode: str, n_params: int, workers: int, alpha_s: float,
     the fold when N is not a power of two); gloo's is predicted as a ring.
     """
     if mode not in PREDICTED_MODES:
+        others = " and ".join(m for m in MODES if m not in PREDICTED_MODES)
         raise ValueError(f"mode: {mode!r} is not allowed; one of {', '.join(PREDICTED_MODES)} "
-                         f"(async and ssp have no fixed per-step pattern)")
+                         f"({others} have no fixed per-step pattern)")
     cost._check(workers, n_params, itemsize)
     for name, value in (("alpha_s", alpha_s), ("beta_s_per_byte", beta_s_per_byte),
                         ("t_compute_s", t_compute_s), ("t_server_s", t_server_s)):
@@ -83,10 +87,11 @@ def predict_step_time(mode: str, n_params: int, workers: int, alpha_s: float,
             raise ValueError(f"{name}: {value!r} is not allowed; seconds ≥ 0")
     if isinstance(local_steps, bool) or not isinstance(local_steps, int) or local_steps < 1:
         raise ValueError(f"local_steps: {local_steps!r} is not allowed; a whole number ≥ 1")
-    h = cost.HEADERS.get(mode, cost.NO_HEADER) if header is None else header
+    pattern = MODES[mode].pattern
+    h = MODES[mode].header if header is None else header
     n, s = workers, itemsize
     net = f"α = {alpha_s * 1e3:g} ms, β = {beta_s_per_byte * 1e9:g} ns/byte"
-    if mode == "sync":
+    if pattern is CommPattern.PS_EVERY_STEP:
         push, pull = (n_params + h.push) * s, (n_params + h.pull) * s
         comm = (alpha_s + push * beta_s_per_byte) + n * (alpha_s + pull * beta_s_per_byte)
         return StepTime(mode, n, n_params, t_compute_s + t_server_s, comm, push + pull,
@@ -100,7 +105,7 @@ def predict_step_time(mode: str, n_params: int, workers: int, alpha_s: float,
     else:
         ring = 2 * (n - 1) * alpha_s + 2 * (n - 1) / n * length * beta_s_per_byte
         moved = 2 * 2 * (n - 1) / n * length  # sent plus received
-    every = local_steps if mode == "local-sgd" else 1
+    every = local_steps if pattern is CommPattern.ALLREDUCE_EVERY_H else 1
     return StepTime(mode, n, n_params, t_compute_s, ring / every, moved / every,
                     moved / every, net)
 

@@ -72,9 +72,8 @@ def sweep_staleness(base: Experiment, bounds: Sequence[int | None],
     for b in bounds:
         if b is not None and (isinstance(b, bool) or not isinstance(b, int) or b < 0):
             raise ValueError(f"bounds: {b!r} is not allowed; a whole number ≥ 0, or None for ∞")
-    bounds = tuple(None if b is None or b >= base.steps else b for b in bounds)
-    plan = {i: base.replace(mode="ssp", staleness_bound=base.steps if b is None else b)
-            for i, b in enumerate(bounds)}
+    plan = {i: base.replace(mode="ssp", staleness_bound=b) for i, b in enumerate(bounds)}
+    bounds = tuple(exp.staleness_limit for exp in plan.values())
     if run is None:
         from ddlkit.analysis.sweep import run_all
         results = tuple(run_all(plan).values())

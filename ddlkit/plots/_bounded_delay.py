@@ -12,10 +12,10 @@ from matplotlib.figure import Figure
 
 from ddlkit.analysis.metrics import loss_at, time_to_loss
 from ddlkit.config import staleness_label
+from ddlkit.modes import MODES
 from ddlkit.plots._convergence import metric_label
 from ddlkit.plots._style import as_list, message, new_figure, run_color, style
 from ddlkit.runtime.result import RunResult
-from ddlkit.strategies.ssp import bound_of
 
 
 def bounded_delay(results: RunResult | Sequence[RunResult], target: float | None = None,
@@ -27,11 +27,11 @@ def bounded_delay(results: RunResult | Sequence[RunResult], target: float | None
     """
     runs = sorted(as_list(results), key=_order)
     for r in runs:
-        if r.config.mode != "ssp":
+        if "staleness_bound" not in MODES[r.config.mode].settings:
             raise ValueError(f"results: a run in mode {r.config.mode!r}; bounded_delay() "
                              "compares runs in mode 'ssp' at different staleness_bound")
     xs = list(range(len(runs)))
-    ticks = [staleness_label(bound_of(r.config)).removeprefix("s=") for r in runs]
+    ticks = [staleness_label(r.config.staleness_limit).removeprefix("s=") for r in runs]
     with style():
         fig = new_figure(14, 5)
         ax_time, ax_loss = fig.subplots(1, 2)
@@ -72,5 +72,5 @@ def bounded_delay(results: RunResult | Sequence[RunResult], target: float | None
 
 
 def _order(r: RunResult) -> float:
-    bound = bound_of(r.config)
+    bound = r.config.staleness_limit
     return float("inf") if bound is None else float(bound)

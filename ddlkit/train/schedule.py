@@ -18,10 +18,8 @@ from typing import Any
 import torch
 
 from ddlkit.config import Experiment
+from ddlkit.modes import MODES
 from ddlkit.train.optim import FlatOptimizer
-
-#: modes whose optimiser applies one update per worker gradient (N updates per step)
-PER_GRADIENT_MODES = ("async", "ssp")
 
 
 def lr_at(exp: Experiment, step: float) -> float:
@@ -40,8 +38,9 @@ def lr_at(exp: Experiment, step: float) -> float:
 
 def updates_per_step(exp: Experiment) -> int:
     """Worker gradients per synchronous step as the schedule counts them: N in async and
-    ssp (their updates apply some of a round's gradients each), else 1 (one update a step)."""
-    return exp.workers if exp.mode in PER_GRADIENT_MODES else 1
+    ssp (their updates apply some of a round's gradients each: the registry's
+    ``lr_per_gradient``), else 1 (one update a step)."""
+    return exp.workers if MODES[exp.mode].lr_per_gradient else 1
 
 
 class Scheduled(FlatOptimizer):

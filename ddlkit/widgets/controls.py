@@ -1,7 +1,9 @@
 """The panel's controls, built from :class:`~ddlkit.config.Experiment`'s fields.
 
 Each control maps to one field (the straggler control maps to ``worker_delays``), so
-reading the controls gives an Experiment, validated like any other.
+reading the controls gives an Experiment, validated like any other. Which mode-specific
+control shows in which mode, and the mode toggle's labels, come from the mode registry
+(:data:`ddlkit.modes.MODES`).
 """
 from __future__ import annotations
 
@@ -13,37 +15,32 @@ from ddlkit.comm.network import PRESETS, network_label
 from ddlkit.config import (
     ALLREDUCE_IMPLS,
     BATCH_SPLITS,
-    COMPRESSIBLE_MODES,
     COMPRESSIONS,
     LR_SCALINGS,
     MODELS,
     OPTIMIZERS,
+    QUANT_BITS,
     WORKER_LOSS,
     Experiment,
     models_for,
 )
 from ddlkit.data import DATASETS, SCHEMES
-from ddlkit.modes import MODES
+from ddlkit.modes import MODE_SETTINGS, MODES
 
 #: workers a laptop panel offers (the config allows up to 16)
 PANEL_MAX_WORKERS = 8
-#: mode labels on the toggle buttons
-MODE_LABELS = {"sync": "sync", "async": "async", "ssp": "SSP", "allreduce": "all-reduce",
-               "local-sgd": "local SGD"}
-#: the staleness slider's positions; the last one, ∞, never blocks (async)
+#: the staleness slider's positions; the last one, ∞ (``staleness_bound=None``), never
+#: blocks (async). A panel opened with another bound gets a stop for it.
 STALENESS_STOPS: tuple[int | str, ...] = (0, 1, 2, 3, 4, 6, 8, 12, 16, "∞")
-#: ``staleness_bound`` for ∞: more steps than any run takes
-UNBOUNDED = 1_000_000
 #: emulated networks (latency ms, bandwidth Mbit/s) the panel offers
 NETWORKS = PRESETS
 #: controls for the techniques beyond sync and async, shown under their own heading
 ADVANCED = ("staleness_bound", "local_steps", "compression", "compress_ratio", "error_feedback",
             "quant_bits", "backup_workers", "random_delay_s", "batch_split", "network",
             "lr_scaling", "warmup_steps")
-#: controls shown only in some modes (the others do not use them)
-MODE_ONLY = {"staleness_bound": ("ssp",), "local_steps": ("local-sgd",),
-             "allreduce_impl": ("allreduce", "local-sgd"), "compression": COMPRESSIBLE_MODES,
-             "backup_workers": ("sync",)}
+#: mode-specific settings a mode that does not read them refuses (at other than these
+#: values): the panel drops them to these values there
+DROPPED = {"compression": "none", "backup_workers": 0, "on_worker_loss": "auto"}
 #: sharding parameters and the scheme that uses each one
 SHARDING_PARAMS = {"dirichlet_alpha": "dirichlet", "classes_per_worker": "label-skew",
                    "size_ratio": "unbalanced"}
@@ -59,7 +56,7 @@ def _wide() -> w.Layout:
 def build_controls(exp: Experiment) -> dict[str, w.ValueWidget]:
     """One widget per field a learner may change, starting at ``exp``'s values."""
     c: dict[str, Any] = {
-        "mode": w.ToggleButtons(options=[(MODE_LABELS.get(m, m), m) for m in MODES],
+        "mode": w.ToggleButtons(options=[(m.label, m.name) for m in MODES.values()],
                                 value=exp.mode, description="mode", style=_STYLE),
         "workers": w.IntSlider(value=exp.workers, min=1, max=PANEL_MAX_WORKERS,
                                description="workers", style=_STYLE, layout=_wide()),
@@ -99,7 +96,7 @@ def build_controls(exp: Experiment) -> dict[str, w.ValueWidget]:
         "on_worker_loss": w.ToggleButtons(options=list(WORKER_LOSS), value=exp.on_worker_loss,
                                           description="on worker loss", style=_STYLE),
         # -- beyond sync and async ----------------------------------------------------
-        "staleness_bound": w.SelectionSlider(options=list(STALENESS_STOPS),
+        "staleness_bound": w.SelectionSlider(options=_staleness_stops(exp.staleness_bound),
                                              value=_staleness_stop(exp.staleness_bound),
                                              description="staleness bound s", style=_STYLE,
                                              layout=_wide()),
@@ -113,8 +110,8 @@ def build_controls(exp: Experiment) -> dict[str, w.ValueWidget]:
                                            layout=_wide()),
         "error_feedback": w.Checkbox(value=exp.error_feedback, description="error feedback",
                                      style=_STYLE),
-        "quant_bits": w.IntSlider(value=exp.quant_bits, min=1, max=16, description="QSGD bits",
-                                  style=_STYLE, layout=_wide()),
+        "quant_bits": w.IntSlider(value=exp.quant_bits, min=QUANT_BITS[0], max=QUANT_BITS[1],
+                                  description="QSGD bits", style=_STYLE, layout=_wide()),
         "backup_workers": w.IntSlider(value=exp.backup_workers, min=0,
                                       max=PANEL_MAX_WORKERS - 1, description="backup workers b",
                                       style=_STYLE, layout=_wide()),
@@ -135,12 +132,18 @@ def build_controls(exp: Experiment) -> dict[str, w.ValueWidget]:
     return c
 
 
-def _staleness_stop(bound: int) -> int | str:
-    """The slider position for ``staleness_bound``: itself, the next stop up, or ∞."""
-    for stop in STALENESS_STOPS[:-1]:
-        if isinstance(stop, int) and bound <= stop:
-            return stop
-    return "∞"
+def _staleness_stop(bound: int | None) -> int | str:
+    """The slider position for ``staleness_bound``: the bound itself, or ∞ for None."""
+    return "∞" if bound is None else bound
+
+
+def _staleness_stops(bound: int | None) -> list[int | str]:
+    """The slider's stops: :data:`STALENESS_STOPS`, with ``bound`` in its place if it is
+    not one of them (so a panel keeps any bound it is opened with)."""
+    numbers = [s for s in STALENESS_STOPS if isinstance(s, int)]
+    if bound is not None and bound not in numbers:
+        numbers = sorted([*numbers, bound])
+    return [*numbers, "∞"]
 
 
 def _network_options(exp: Experiment) -> list[tuple[str, tuple[float, float]]]:
@@ -176,18 +179,15 @@ def experiment_from(controls: dict[str, w.ValueWidget], base: Experiment) -> Exp
     values = {k: v.value for k, v in controls.items()
               if k not in ("straggler_s", "fault", "network", "staleness_bound")}
     stop = controls["staleness_bound"].value
-    values["staleness_bound"] = UNBOUNDED if stop == "∞" else int(stop)
+    values["staleness_bound"] = None if stop == "∞" else int(stop)
     values["net_latency_ms"], values["net_bandwidth_mbps"] = controls["network"].value
     delay = float(controls["straggler_s"].value)
     workers = int(values["workers"])
     values["worker_delays"] = (0.0,) * (workers - 1) + (delay,) if delay > 0 else ()
-    mode = values["mode"]
-    if not MODES[mode].has_server:  # the control is hidden: it does not apply
-        values["on_worker_loss"] = "auto"
-    if mode not in COMPRESSIBLE_MODES:
-        values["compression"] = "none"
-    if mode != "sync":
-        values["backup_workers"] = 0
+    reads = MODES[values["mode"]].settings
+    for name, dropped in DROPPED.items():
+        if name not in reads:  # the control is hidden: it does not apply
+            values[name] = dropped
 
     exp = base.replace(**values)
     faults = fault_spec(controls["fault"].value, exp, workers, MODES[exp.mode].has_server)
@@ -205,11 +205,10 @@ def refresh_visibility(controls: dict[str, w.ValueWidget]) -> None:
     scheme = controls["sharding"].value
     for name, owner in SHARDING_PARAMS.items():
         controls[name].layout.display = None if scheme == owner else "none"
-    mode = controls["mode"].value
-    for name, modes in MODE_ONLY.items():
-        controls[name].layout.display = None if mode in modes else "none"
-    controls["on_worker_loss"].layout.display = None if MODES[mode].has_server else "none"
-    comp = controls["compression"].value if mode in COMPRESSIBLE_MODES else "none"
+    reads = MODES[controls["mode"].value].settings
+    for name in MODE_SETTINGS:
+        controls[name].layout.display = None if name in reads else "none"
+    comp = controls["compression"].value if "compression" in reads else "none"
     controls["compress_ratio"].layout.display = None if comp == "topk" else "none"
     controls["error_feedback"].layout.display = None if comp == "topk" else "none"
     controls["quant_bits"].layout.display = None if comp == "qsgd" else "none"
