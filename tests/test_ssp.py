@@ -164,10 +164,7 @@ def test_s0_with_lr_warmup_equals_sync_with_it() -> None:
     assert np.abs(sync.final_params - large_batch_sgd(exp)).max() < 1e-6
 
 
-@pytest.mark.parametrize("bound", [0, 1, 9, 10, 11, 1_000_000, pytest.param(
-    None, marks=pytest.mark.xfail(raises=TypeError, strict=True,
-                                  reason="ssp.bound_of predates staleness_bound=None: make the "
-                                         "strategy read exp.staleness_limit"))])
+@pytest.mark.parametrize("bound", [0, 1, 9, 10, 11, 1_000_000, None])
 def test_bound_of_agrees_with_staleness_limit(bound: int | None) -> None:
     """Until the strategy reads ``Experiment.staleness_limit``, its own conversion agrees."""
     exp = ddlkit.Experiment(mode="ssp", steps=10, staleness_bound=bound)

@@ -65,7 +65,7 @@ STOP = async_ps.STOP
 
 def bound_of(exp: Experiment) -> int | None:
     """The staleness bound s of ``exp``, or None for ∞ (any s ≥ ``steps``)."""
-    return None if exp.staleness_bound >= exp.steps else exp.staleness_bound
+    return exp.staleness_limit
 
 
 def released(clocks: Mapping[int, int], waiting: Iterable[int], bound: int | None) -> list[int]:
