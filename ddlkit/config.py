@@ -250,21 +250,21 @@ def _bool(field: str, value: Any) -> None:
 
 
 def _validate(e: Experiment) -> None:
+    """Every field, in a fixed order: the first bad value is the one reported."""
+    _validate_basics(e)
+    _validate_data(e)
+    _validate_delays(e)
+    _validate_faults(e)
+    _validate_techniques(e)
+
+
+def _validate_basics(e: Experiment) -> None:
+    """Mode, workers, data set and model, optimiser, steps and the like."""
     _choice("mode", e.mode, list(MODES))
     _int("workers", e.workers, 1, MAX_WORKERS)
     _choice("dataset", e.dataset, list(DATASETS))
     _choice("model", e.model, MODELS)
-    allowed_models = models_for(e.dataset)
-    if e.model not in allowed_models:
-        if DATASETS[e.dataset].is_text:
-            allowed = (f"for dataset {e.dataset!r} only 'rnn': its samples are character "
-                       f"sequences, which only the language model reads")
-        else:
-            why = {"cnn": "'cnn' reads 8×8 images, as in dataset='digits'",
-                   "rnn": "'rnn' is a language model, for dataset='text'"}[e.model]
-            allowed = (f"for dataset {e.dataset!r} one of "
-                       f"{', '.join(map(repr, allowed_models))}; {why}")
-        raise ConfigError("model", e.model, allowed)
+    _validate_model(e)
     _choice("sharding", e.sharding, SCHEMES)
     _float("dirichlet_alpha", e.dirichlet_alpha, 0.0, 1000.0, lo_open=True)
     _float("size_ratio", e.size_ratio, 1.0, 1000.0)
@@ -279,6 +279,24 @@ def _validate(e: Experiment) -> None:
     _choice("dtype", e.dtype, list(DTYPES))
     _float("timeout_s", e.timeout_s, 1.0, 24 * 3600.0)
 
+
+def _validate_model(e: Experiment) -> None:
+    """The model must read the data set's samples (:func:`models_for`)."""
+    allowed_models = models_for(e.dataset)
+    if e.model not in allowed_models:
+        if DATASETS[e.dataset].is_text:
+            allowed = (f"for dataset {e.dataset!r} only 'rnn': its samples are character "
+                       f"sequences, which only the language model reads")
+        else:
+            why = {"cnn": "'cnn' reads 8×8 images, as in dataset='digits'",
+                   "rnn": "'rnn' is a language model, for dataset='text'"}[e.model]
+            allowed = (f"for dataset {e.dataset!r} one of "
+                       f"{', '.join(map(repr, allowed_models))}; {why}")
+        raise ConfigError("model", e.model, allowed)
+
+
+def _validate_data(e: Experiment) -> None:
+    """Batch sizes and sharding against the data set's size and labels."""
     info = DATASETS[e.dataset]
     _int("batch_size", e.batch_size, 1, 4096)
     if e.batch_size * e.workers > info.n_train:
@@ -297,6 +315,9 @@ def _validate(e: Experiment) -> None:
     else:
         _int("classes_per_worker", e.classes_per_worker, 1, 1000)
 
+
+def _validate_delays(e: Experiment) -> None:
+    """``worker_delays``: empty, or one delay in seconds per worker."""
     if not isinstance(e.worker_delays, tuple):
         raise ConfigError("worker_delays", e.worker_delays,
                           "a list of seconds, one per worker, or empty")
@@ -306,6 +327,9 @@ def _validate(e: Experiment) -> None:
     for d in e.worker_delays:
         _float("worker_delays", d, 0.0, 10.0)
 
+
+def _validate_faults(e: Experiment) -> None:
+    """What happens to a lost worker, checkpoints and planned faults."""
     _choice("on_worker_loss", e.on_worker_loss, WORKER_LOSS)
     if e.on_worker_loss == "continue" and "on_worker_loss" not in MODES[e.mode].settings:
         raise ConfigError("on_worker_loss", e.on_worker_loss,
@@ -325,6 +349,9 @@ def _validate(e: Experiment) -> None:
         if fault.step > e.steps:
             raise ConfigError("faults", spec, f"a step from 1 to steps={e.steps}")
 
+
+def _validate_techniques(e: Experiment) -> None:
+    """The settings beyond sync and async (issue 6), each against the modes that read it."""
     if e.staleness_bound is not None:
         _int("staleness_bound", e.staleness_bound, 0, MAX_STALENESS, also="or ∞ (None)")
     _int("local_steps", e.local_steps, 1, 1_000_000)
