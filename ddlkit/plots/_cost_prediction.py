@@ -7,10 +7,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, NullLocator
 
 from ddlkit.analysis.step_time import Comparison, PredictionTable
+from ddlkit.modes import MODES
 from ddlkit.plots._style import byte_axis, new_figure, run_color, style
-
-MODE_NAMES = {"sync": "parameter server", "allreduce": "ring all-reduce",
-              "local-sgd": "local SGD"}
 
 
 def cost_prediction(table: PredictionTable, measured: Sequence[Comparison] = ()) -> Figure:
@@ -33,7 +31,7 @@ def cost_prediction(table: PredictionTable, measured: Sequence[Comparison] = ())
                           key=lambda r: r.workers)
             line = dict(color=run_color(modes.index(mode)),
                         linestyle=dashes[networks.index(network) % len(dashes)], marker="o",
-                        label=f"{MODE_NAMES.get(mode, mode)}, {network}",
+                        label=f"{MODES[mode].label}, {network}",
                         gid=f"predicted:{mode}:{network}")
             xs = [r.workers for r in rows]
             ax_t.plot(xs, [r.total_s for r in rows], **line)
