@@ -29,11 +29,11 @@ import torch
 from ddlkit.comm import reducer
 from ddlkit.comm.compress.codec import GradientCodec
 from ddlkit.strategies.common import (
+    TrainLoss,
+    end_of_step,
     evaluate,
     final_state,
-    maybe_checkpoint,
     resume_point,
-    should_eval,
     weighted_mean_into,
 )
 from ddlkit.strategies.context import Context
@@ -54,21 +54,16 @@ def run(ctx: Context) -> dict[str, Any]:
     exchange = (_dense_exchange if exp.compression == "none" else _compressed_exchange)(
         ctx, trainer, opt)
     start, samples = resume_point(ctx, trainer, opt)
-    loss_sum, loss_n = 0.0, 0.0  # since the last evaluation, for the mean training loss
+    train_loss = TrainLoss()
     if ctx.rank == 0:
         evaluate(ctx, trainer, start, samples, None)
     for step in range(start + 1, exp.steps + 1):
         ctx.set_step(step)
         total, weighted_loss = exchange(step)
         samples += int(total)
-        loss_sum += weighted_loss
-        loss_n += total
+        train_loss.add(weighted_loss, total)
         if ctx.rank == 0:
-            maybe_checkpoint(ctx, trainer, opt, step, samples)
-            if should_eval(step, exp.steps, exp.eval_every):
-                evaluate(ctx, trainer, step, samples, loss_sum / loss_n)
-                loss_sum, loss_n = 0.0, 0.0
-            ctx.reporter.progress(step, exp.steps, samples)
+            end_of_step(ctx, trainer, opt, step, samples, train_loss)
     return final_state(trainer) if ctx.rank == 0 else {}
 
 

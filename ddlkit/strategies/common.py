@@ -1,7 +1,9 @@
-"""Pieces every strategy shares: evaluation rows and the sample-weighted average."""
+"""Pieces every strategy shares: evaluation rows, the end of a step on the rank that holds
+the model, checkpoints and resuming, and the sample-weighted average."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -29,6 +31,38 @@ def evaluate(ctx: Context, trainer: Trainer, step: int, samples: int,
     row = {"step": step, "samples": samples, "t": time.perf_counter(),
            "train_loss": train_loss, **metrics, **extra}
     ctx.reporter.eval_row(row)
+
+
+@dataclass
+class TrainLoss:
+    """Σ n·loss and Σ n over the batches since the last evaluation, for the mean training
+    loss an evaluation row reports (sample-weighted, in every mode)."""
+
+    weighted_sum: float = 0.0
+    count: float = 0.0
+
+    def add(self, weighted_sum: float, count: float) -> None:
+        """Count batches of ``count`` samples in all whose losses sum to ``weighted_sum``."""
+        self.weighted_sum += weighted_sum
+        self.count += count
+
+    def take_mean(self) -> float:
+        """The mean loss since the last call, and start counting again."""
+        mean = self.weighted_sum / self.count
+        self.weighted_sum, self.count = 0.0, 0.0
+        return mean
+
+
+def end_of_step(ctx: Context, trainer: Trainer, opt: FlatOptimizer, step: int, samples: int,
+                loss: TrainLoss, eval_due: bool | None = None, **extra: Any) -> None:
+    """After ``step``, on the rank holding the model: checkpoint if due, evaluate if due
+    (with the mean training loss since the last evaluation, and ``extra`` in the row), and
+    report progress. ``eval_due`` None means :func:`should_eval`."""
+    exp = ctx.exp
+    maybe_checkpoint(ctx, trainer, opt, step, samples)
+    if should_eval(step, exp.steps, exp.eval_every) if eval_due is None else eval_due:
+        evaluate(ctx, trainer, step, samples, loss.take_mean(), **extra)
+    ctx.reporter.progress(step, exp.steps, samples)
 
 
 def weighted_mean_into(out: torch.Tensor, grads: list[torch.Tensor],

@@ -36,9 +36,10 @@ import torch
 
 from ddlkit.comm import reducer
 from ddlkit.strategies.common import (
+    TrainLoss,
+    end_of_step,
     evaluate,
     final_state,
-    maybe_checkpoint,
     resume_point,
     should_eval,
 )
@@ -89,7 +90,7 @@ def run(ctx: Context) -> dict[str, Any]:
     start, samples = resume_point(ctx, trainer, opt)
     anchor = model.detach().clone()  # the last average: all ranks agree on it
     local_n, local_loss = 0.0, 0.0  # this worker, since the last average
-    loss_sum, loss_n = 0.0, 0.0  # all workers, since the last evaluation
+    train_loss = TrainLoss()  # all workers, since the last evaluation
     eval_due = False
     if ctx.rank == 0:
         evaluate(ctx, trainer, start, samples, None)
@@ -107,14 +108,11 @@ def run(ctx: Context) -> dict[str, Any]:
                                                        local_n, local_loss)
             local_n, local_loss = 0.0, 0.0
             samples += int(total)
-            loss_sum += losses
-            loss_n += total
+            train_loss.add(losses, total)
             if ctx.rank == 0:
-                maybe_checkpoint(ctx, trainer, opt, step, samples)
-                if eval_due:
-                    evaluate(ctx, trainer, step, samples, loss_sum / loss_n)
-                    loss_sum, loss_n = 0.0, 0.0
+                end_of_step(ctx, trainer, opt, step, samples, train_loss,
+                            eval_due=eval_due)
             eval_due = False
-        if ctx.rank == 0:
+        elif ctx.rank == 0:
             ctx.reporter.progress(step, exp.steps, samples)
     return final_state(trainer) if ctx.rank == 0 else {}

@@ -46,21 +46,13 @@ from typing import Any, Iterable, Mapping
 
 import torch
 
-from ddlkit.comm.inbox import Inbox, SenderLost
 from ddlkit.config import Experiment
-from ddlkit.strategies import async_ps
-from ddlkit.strategies.common import (
-    evaluate,
-    final_state,
-    maybe_checkpoint,
-    resume_point,
-    should_eval,
-    weighted_mean_into,
-)
+from ddlkit.strategies import gated_ps, ps
+from ddlkit.strategies.common import weighted_mean_into
 from ddlkit.strategies.context import Context
 
-HEADER = async_ps.HEADER  # the messages are async's: sample count, loss, version pulled
-STOP = async_ps.STOP
+HEADER = ps.HEADER  # sample count, batch loss, version the gradient was computed on
+STOP = gated_ps.STOP
 
 
 def bound_of(exp: Experiment) -> int | None:
@@ -83,140 +75,44 @@ def released(clocks: Mapping[int, int], waiting: Iterable[int], bound: int | Non
 def run(ctx: Context) -> dict[str, Any]:
     if ctx.role == "server":
         return _Server(ctx).serve()
-    async_ps.worker(ctx)
+    gated_ps.worker(ctx)
     return {}
 
 
-class _Server:
-    """The SSP server's state: model, clocks, held replies and gradients not yet applied."""
+class _Server(gated_ps.GatedServer):
+    """The SSP server: replies wait for the clocks; what arrived meanwhile is one update."""
 
     def __init__(self, ctx: Context) -> None:
-        from ddlkit.train.trainer import Trainer
-
-        self.ctx, exp = ctx, ctx.exp
-        self.trainer = Trainer(exp, worker_index=-1, extra=1)  # reply = parameters + version
-        self.model = self.trainer.model
-        self.m = self.trainer.numel
-        self.payload = self.m * self.model.flat.element_size()
-        self.active = list(range(1, exp.workers + 1))
-        self.buffers = {r: torch.empty(self.m + HEADER, dtype=self.model.flat.dtype)
-                        for r in self.active}
-        self.inbox = Inbox(ctx.comm, self.active, self.buffers, payload_bytes=self.payload)
-        self.opt = self.trainer.optimizer()
-        self.bound = bound_of(exp)
-        self.budget = exp.steps * exp.workers
-        self.rnd, self.samples = resume_point(ctx, self.trainer, self.opt)
-        self.version = self.rnd * exp.workers
-        self.clocks = {r: self.rnd for r in self.active}
-        self.waiting: set[int] = set()  # delivered a gradient, reply held back
-        self.pending: list[int] = []  # gradients received but not yet applied
-        self.stopped: set[int] = set()  # told to stop
-        self.global_batch = float(exp.batch_size * exp.workers)
+        super().__init__(ctx)
+        self.bound = bound_of(ctx.exp)
+        self.global_batch = float(ctx.exp.batch_size * ctx.exp.workers)  # B
         self.batch_sizes: dict[int, float] = {}
         self.grad = torch.zeros_like(self.model.flat)
-        self.staleness: list[int] = []
-        self.gap_max, self.gated = 0, 0
-        self.loss_sum, self.loss_n = 0.0, 0.0
 
-    def serve(self) -> dict[str, Any]:
-        self._evaluate(None)
-        while any(r not in self.stopped for r in self.active):
-            try:
-                sender = self.inbox.take()
-            except SenderLost as lost:
-                self._lose(lost.sender, str(lost))
-                self._answer()
-                continue
-            if self.version + len(self.pending) < self.budget:
-                self.clocks[sender] += 1
-                self.pending.append(sender)
-                self.batch_sizes[sender] = float(self.buffers[sender][self.m])
-            self.waiting.add(sender)
-            if sender not in self._answer() and sender in self.waiting:
-                self.gated += 1
-        self.inbox.close()
-        out = final_state(self.trainer)
-        out["staleness"] = self.staleness
-        return out
+    def gate(self) -> list[int]:
+        """The waiting workers within ``s`` clocks of the slowest (Ho et al. 2013, §2)."""
+        return released(self.clocks, self.waiting, self.bound)
 
-    def _answer(self) -> list[int]:
-        """Reply to every held worker the gate lets go (all of them once the budget is
-        spent), applying what arrived first; returns the ranks answered."""
-        answered: list[int] = []
-        while True:
-            done = self.version + len(self.pending) >= self.budget
-            go = sorted(self.waiting) if done else released(self.clocks, self.waiting,
-                                                            self.bound)
-            if not go:
-                break
-            self._apply()
-            for r in go:
-                if not done:
-                    self.gap_max = max(self.gap_max, self.clocks[r] - min(self.clocks.values()))
-                self.waiting.discard(r)
-                self._reply(r, done)
-                answered.append(r)
-        if answered:
-            self._after_update()
-        return answered
-
-    def _apply(self) -> None:
-        """One update from every gradient not yet applied: Σ n_i g_i / B, then the optimiser."""
-        if not self.pending:
-            return
-        ranks, m = sorted(self.pending), self.m
-        self.pending.clear()
-        counts = [float(self.buffers[r][m]) for r in ranks]
+    def update(self, ranks: list[int]) -> None:
+        """One update from all of them: Σ n_i g_i / B, then the optimiser."""
+        counts = [self.headers[r].samples for r in ranks]
         with self.ctx.recorder.span("compute"):
-            total = weighted_mean_into(self.grad, [self.buffers[r][:m] for r in ranks], counts)
+            total = weighted_mean_into(self.grad, [self.gradient(r) for r in ranks], counts)
             if total != self.global_batch:  # a partial clock: its share of one sync step
                 self.grad.mul_(total / self.global_batch)
             self.opt.step(self.grad, gradients=len(ranks))  # the LR schedule counts them
-        for r, n in zip(ranks, counts):
-            self.staleness.append(self.version - int(self.buffers[r][m + 2]))
-            self.loss_sum += float(self.buffers[r][m + 1]) * n
-        self.loss_n += total
-        self.samples += int(total)
-        self.version += len(ranks)
 
-    def _reply(self, r: int, done: bool) -> None:
-        self.model.tail[0] = STOP if done else self.version
-        if done:  # expect nothing more from this worker
-            self.inbox.forget(r)
-            self.stopped.add(r)
-        else:
-            self.inbox.release(r)
-        try:
-            self.ctx.comm.send(self.model.buffer, r, payload_bytes=self.payload)
-        except RuntimeError:
-            self._lose(r, "its connection closed while receiving the model")
+    def accept(self, sender: int) -> None:
+        """Its batch size is its share of B, should the worker be lost."""
+        super().accept(sender)
+        self.batch_sizes[sender] = self.headers[sender].samples
 
-    def _lose(self, r: int, reason: str) -> None:
-        """Drop a lost worker (or fail the run): it leaves the clock minimum and B."""
-        self.ctx.worker_lost(r, reason)  # raises unless on_worker_loss allows going on
-        self.active.remove(r)
-        self.clocks.pop(r, None)
-        self.waiting.discard(r)
-        self.inbox.forget(r)
-        self.global_batch -= self.batch_sizes.get(r, float(self.ctx.exp.batch_size))
-        if not self.active:
-            raise RuntimeError("every worker was lost")
+    def lose(self, rank: int, reason: str) -> None:
+        """A lost worker leaves the clock minimum, and its share leaves B."""
+        super().lose(rank, reason)
+        self.global_batch -= self.batch_sizes.get(rank, float(self.ctx.exp.batch_size))
 
-    def _after_update(self) -> None:
-        """Checkpoint, evaluate and report once a new round of N updates is complete."""
-        exp = self.ctx.exp
-        if self.version // exp.workers <= self.rnd or not self.loss_n:
-            return
-        self.rnd = self.version // exp.workers
-        self.ctx.set_step(self.rnd)
-        maybe_checkpoint(self.ctx, self.trainer, self.opt, self.rnd, self.samples)
-        if should_eval(self.rnd, exp.steps, exp.eval_every):
-            self._evaluate(self.loss_sum / self.loss_n)
-            self.loss_sum, self.loss_n = 0.0, 0.0
-        self.ctx.reporter.progress(self.rnd, exp.steps, self.samples)
-
-    def _evaluate(self, train_loss: float | None) -> None:
+    def report(self) -> dict[str, Any]:
         clocks = [self.clocks.get(r) for r in range(1, self.ctx.exp.workers + 1)]
-        evaluate(self.ctx, self.trainer, self.rnd, self.samples, train_loss,
-                 updates=self.version, clocks=clocks, clock_gap_max=self.gap_max,
-                 gated=self.gated)
+        return {**super().report(), "clocks": clocks, "clock_gap_max": self.gap_max,
+                "gated": self.gated}

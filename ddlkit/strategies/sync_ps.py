@@ -30,23 +30,14 @@ from typing import Any
 
 import torch
 
-from ddlkit.comm import Communicator
-from ddlkit.comm.compress.codec import GradientCodec
-from ddlkit.comm.inbox import Inbox, SenderLost
-from ddlkit.strategies.common import (
-    evaluate,
-    final_state,
-    maybe_checkpoint,
-    resume_point,
-    should_eval,
-    weighted_mean_into,
-)
+from ddlkit.comm.inbox import SenderLost
+from ddlkit.config import Experiment
+from ddlkit.strategies import ps
+from ddlkit.strategies.common import evaluate, final_state, weighted_mean_into
 from ddlkit.strategies.context import Context
-from ddlkit.train.models import FlatModel
-from ddlkit.train.trainer import Trainer
 
-HEADER = 3  # sample count, batch loss, the step the gradient is for
-PULL_HEADER = 1  # on each reply: the step the worker computes next (past ``steps``: stop)
+HEADER = ps.HEADER  # sample count, batch loss, the step the gradient is for
+PULL_HEADER = ps.PULL_HEADER  # on each reply: the step to compute next (past ``steps``: stop)
 
 
 def run(ctx: Context) -> dict[str, Any]:
@@ -57,25 +48,15 @@ def run(ctx: Context) -> dict[str, Any]:
 
 
 def _server(ctx: Context) -> dict[str, Any]:
-    exp, comm = ctx.exp, ctx.comm
-    trainer = Trainer(exp, worker_index=-1, extra=PULL_HEADER)
-    model = trainer.model
-    m = trainer.numel
-    itemsize = model.flat.element_size()
-    live = list(range(1, exp.workers + 1))
-    codec = GradientCodec(exp, m, model.flat.dtype, HEADER)
-    buffers = {r: codec.buffer() for r in live}
-    decoded = {r: torch.empty_like(model.flat) for r in live}
-    inbox = Inbox(comm, live, buffers, payload_bytes=codec.payload_bytes)
-    grad = torch.zeros_like(model.flat)
-    opt = trainer.optimizer()
-    start, samples = resume_point(ctx, trainer, opt)
+    exp = ctx.exp
+    server = ps.PSServer(ctx)  # Step 1: the model, its optimiser, a buffer per worker
+    live, inbox, headers = server.live, server.inbox, server.headers
+    grad = torch.zeros_like(server.model.flat)
+    start = server.start
     applied: list[list[int]] = []  # per step: the ranks whose gradients were averaged
     dropped: list[list[int]] = [[] for _ in range(start, exp.steps)]  # per step: late ones
-    loss_sum = 0.0  # Σ n·loss since the last evaluation, for the mean training loss
-    loss_n = 0.0
     ranks: list[int] = []
-    evaluate(ctx, trainer, start, samples, None)
+    evaluate(ctx, server.trainer, start, server.samples, None)
     for step in range(start + 1, exp.steps + 1):
         ctx.set_step(step)
         # Steps 5-6: wait for this step's gradients, the first N−b to arrive (b=0: all).
@@ -84,40 +65,29 @@ def _server(ctx: Context) -> dict[str, Any]:
             try:
                 r = inbox.take()  # whichever worker's gradient arrived first
             except SenderLost as lost:
-                _lose(ctx, live, lost)
+                server.lose(lost.sender, str(lost))
                 continue
-            for_step = int(codec.header(buffers[r])[2])
-            if for_step == step:
+            if headers[r].step == step:
                 ranks.append(r)
-            else:  # late: computed on an older model
-                dropped[for_step - start - 1].append(r)
-                _answer(ctx, inbox, model, live, r, step, release=True)
+            else:  # late: computed on an older model; answered at once, to do this step
+                dropped[headers[r].step - start - 1].append(r)
+                server.reply(r, step, more=True)
         with ctx.recorder.span("compute"):
             ranks.sort()  # rank order: the sum is bitwise reproducible
-            counts = [float(codec.header(buffers[r])[0]) for r in ranks]
-            grads = [codec.decode(buffers[r], decoded[r]) for r in ranks]
+            counts = [headers[r].samples for r in ranks]
+            grads = [server.gradient(r) for r in ranks]  # decoded, if compressed
             total = weighted_mean_into(grad, grads, counts)
-            loss_sum += sum(float(codec.header(buffers[r])[1]) * n
-                            for r, n in zip(ranks, counts))
-            loss_n += total
-            opt.step(grad)  # Step 7: update the global model.
+            server.loss.add(sum(headers[r].loss * n for r, n in zip(ranks, counts)), total)
+            server.opt.step(grad)  # Step 7: update the global model.
         applied.append(ranks)
         if step < exp.steps:  # after the last step nothing more is coming from these
             for r in ranks:
                 inbox.release(r)
-        samples += int(total)
+        server.samples += int(total)
         # Step 8: send the new parameters, and the step to compute next, to the workers
         # whose gradients were used; a late worker gets them when its gradient arrives.
-        model.tail[0] = step + 1
-        for r in _broadcast(comm, model.buffer, [r for r in ranks if r in live], m * itemsize):
-            live.remove(r)
-            inbox.forget(r)
-            ctx.worker_lost(r, "its connection closed while receiving the model")
-        maybe_checkpoint(ctx, trainer, opt, step, samples)
-        if should_eval(step, exp.steps, exp.eval_every):
-            evaluate(ctx, trainer, step, samples, loss_sum / loss_n)
-            loss_sum, loss_n = 0.0, 0.0
-        ctx.reporter.progress(step, exp.steps, samples)
+        server.broadcast([r for r in ranks if r in live], step + 1)
+        server.end_of_step(step)
     # Every worker not answered at the last step still owes one (late) gradient: drop
     # it, and answer with the stop (a next step past ``steps``).
     owed = set(live) - set(ranks)
@@ -125,76 +95,30 @@ def _server(ctx: Context) -> dict[str, Any]:
         try:
             r = inbox.take()
         except SenderLost as lost:
-            _lose(ctx, live, lost)
+            server.lose(lost.sender, str(lost))
             continue
         owed.discard(r)
-        dropped[int(codec.header(buffers[r])[2]) - start - 1].append(r)
-        _answer(ctx, inbox, model, live, r, exp.steps + 1, release=False)
+        dropped[headers[r].step - start - 1].append(r)
+        server.reply(r, exp.steps + 1, more=False)
     inbox.close()
-    out = final_state(trainer)
+    out = final_state(server.trainer)
     out["applied"], out["dropped"] = applied, dropped
     return out
 
 
-def _lose(ctx: Context, live: list[int], lost: SenderLost) -> None:
-    """A worker's connection closed: go on without it (if the experiment allows)."""
-    live.remove(lost.sender)
-    ctx.worker_lost(lost.sender, str(lost))
-    if not live:
-        raise RuntimeError("every worker was lost")
-
-
-def _answer(ctx: Context, inbox: Inbox, model: FlatModel, live: list[int], rank: int,
-            step: int, release: bool) -> None:
-    """Answer a dropped late gradient at once: the current model and ``step`` to do next.
-
-    ``release`` lets the rank's next gradient into its (already read) inbox buffer; after
-    the last step nothing more is coming, so the server forgets the rank instead.
-    """
-    if release:
-        inbox.release(rank)
-    else:
-        inbox.forget(rank)
-    model.tail[0] = step
-    try:
-        ctx.comm.send(model.buffer, rank, payload_bytes=model.numel * model.flat.element_size())
-    except RuntimeError:
-        live.remove(rank)
-        inbox.forget(rank)
-        ctx.worker_lost(rank, "its connection closed while receiving the model")
-
-
-def _broadcast(comm: Communicator, params: torch.Tensor, ranks: list[int],
-               payload_bytes: int | None = None) -> list[int]:
-    """Send ``params`` to every rank in ``ranks`` at once; return the ranks that were gone."""
-    sends = [(r, comm.isend(params, r, payload_bytes)) for r in ranks]
-    gone = []
-    for r, handle in sends:
-        try:
-            handle.wait()
-        except RuntimeError:
-            gone.append(r)
-    return gone
-
-
 def _worker(ctx: Context) -> None:
-    exp, comm = ctx.exp, ctx.comm
-    trainer = Trainer(exp, worker_index=ctx.worker_index, extra=PULL_HEADER)
-    m = trainer.numel
-    itemsize = trainer.model.flat.element_size()
-    codec = GradientCodec(exp, m, trainer.model.flat.dtype, HEADER, worker=ctx.worker_index)
-    outbox = codec.buffer()
-    header = codec.header(outbox)
-    start, _ = resume_point(ctx, trainer, None)
-    step = start + 1
-    while step <= exp.steps:
-        ctx.set_step(step)
-        with ctx.recorder.span("compute"):  # Step 3: local gradient on this shard's batch.
-            n, loss = trainer.gradient_into(codec.gradient_slot(outbox))
-            codec.encode(outbox, step)  # compressed (if asked) with error feedback
-            header[0], header[1], header[2] = n, loss, step
-        comm.send(outbox, 0, payload_bytes=codec.payload_bytes)  # Step 5: push the gradient.
-        # Steps 8-9: pull the new model and the step to compute next (with backup
-        # workers a late worker skips ahead to the server's step), go again.
-        comm.recv(trainer.model.buffer, 0, payload_bytes=m * itemsize)
-        step = int(trainer.model.tail[0])
+    """Push the gradient for a step (tagged with it); the reply names the step to do next."""
+    ps.work(ctx, _resumed_step, _next_step)
+
+
+def _resumed_step(exp: Experiment, step: int) -> float:
+    """What the last reply before a resume at ``step`` said: compute ``step + 1``."""
+    return step + 1
+
+
+def _next_step(exp: Experiment, step: int, tail: float) -> tuple[int, int] | None:
+    """The reply's tail is the step to compute next (with backup workers a late worker
+    skips ahead to the server's step), which is also the gradient's tag; past ``steps``:
+    stop."""
+    todo = int(tail)
+    return (todo, todo) if todo <= exp.steps else None
