@@ -28,6 +28,7 @@ import torch
 
 from ddlkit.comm import reducer
 from ddlkit.comm.compress.codec import GradientCodec
+from ddlkit.modes import MODES
 from ddlkit.strategies.common import (
     TrainLoss,
     end_of_step,
@@ -40,7 +41,8 @@ from ddlkit.strategies.context import Context
 from ddlkit.train.optim import FlatOptimizer
 from ddlkit.train.trainer import Trainer
 
-HEADER = 2  # sample count, sample count × batch loss (compressed: sample count, batch loss)
+#: sample count, sample count × batch loss (compressed: sample count, batch loss)
+HEADER = MODES["allreduce"].header.push
 
 
 #: one step's exchange: gradient, communication, averaged update; returns (Σ n_i, Σ n_i·loss_i)

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ddlkit.strategies import gated_ps, ps
+from ddlkit.modes import MODES
+from ddlkit.strategies import gated_ps
 from ddlkit.strategies.context import Context
 
-HEADER = ps.HEADER  # sample count, batch loss, version the gradient was computed on
+HEADER = MODES["async"].header.push  # sample count, batch loss, version pulled
 STOP = gated_ps.STOP
 
 

@@ -35,6 +35,7 @@ from typing import Any, Callable
 import torch
 
 from ddlkit.comm import reducer
+from ddlkit.modes import MODES
 from ddlkit.strategies.common import (
     TrainLoss,
     end_of_step,
@@ -46,7 +47,8 @@ from ddlkit.strategies.common import (
 from ddlkit.strategies.context import Context
 from ddlkit.train.trainer import Trainer
 
-HEADER = 2  # samples since the last average, their summed batch loss (Σ n·loss)
+#: samples since the last average, their summed batch loss (Σ n·loss)
+HEADER = MODES["local-sgd"].header.push
 
 
 def is_average_step(step: int, total: int, local_steps: int) -> bool:

@@ -24,12 +24,11 @@ from ddlkit.comm.communicator import Handle
 from ddlkit.comm.compress.codec import GradientCodec
 from ddlkit.comm.inbox import Inbox
 from ddlkit.config import Experiment
+from ddlkit.modes import MODES
 from ddlkit.strategies.common import TrainLoss, end_of_step, resume_point
 from ddlkit.strategies.context import Context
 from ddlkit.train.trainer import Trainer
 
-HEADER = 3  # with each gradient: sample count, batch loss, tag (step or version pulled)
-PULL_HEADER = 1  # with each model: the tail (the step to compute next, or the version)
 LOST_REPLY = "its connection closed while receiving the model"
 
 
@@ -79,9 +78,10 @@ def work(ctx: Context, resumed_tail: Callable[[Experiment, int], float],
     checkpoint's step) would have been sent, so ``next_step`` gives the first step too.
     """
     exp, comm = ctx.exp, ctx.comm
-    trainer = Trainer(exp, worker_index=ctx.worker_index, extra=PULL_HEADER)
+    sizes = MODES[exp.mode].header  # push: samples, loss, tag; pull: the tail
+    trainer = Trainer(exp, worker_index=ctx.worker_index, extra=sizes.pull)
     model_bytes = trainer.numel * trainer.model.flat.element_size()
-    codec = GradientCodec(exp, trainer.numel, trainer.model.flat.dtype, HEADER,
+    codec = GradientCodec(exp, trainer.numel, trainer.model.flat.dtype, sizes.push,
                           worker=ctx.worker_index)
     outbox = codec.buffer()
     header = Header(codec.header(outbox))
@@ -110,11 +110,12 @@ class PSServer:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx, exp = ctx, ctx.exp
-        self.trainer = Trainer(exp, worker_index=-1, extra=PULL_HEADER)
+        sizes = MODES[exp.mode].header  # push: samples, loss, tag; pull: the tail
+        self.trainer = Trainer(exp, worker_index=-1, extra=sizes.pull)
         self.model = self.trainer.model
         self.model_bytes = self.model.numel * self.model.flat.element_size()
         self.live = list(range(1, exp.workers + 1))  # workers not lost
-        self.codec = GradientCodec(exp, self.model.numel, self.model.flat.dtype, HEADER)
+        self.codec = GradientCodec(exp, self.model.numel, self.model.flat.dtype, sizes.push)
         self.buffers = {r: self.codec.buffer() for r in self.live}
         self.headers = {r: Header(self.codec.header(b)) for r, b in self.buffers.items()}
         self.decoded = {r: torch.empty_like(self.model.flat) for r in self.live}

@@ -46,18 +46,13 @@ from typing import Any, Iterable, Mapping
 
 import torch
 
-from ddlkit.config import Experiment
-from ddlkit.strategies import gated_ps, ps
+from ddlkit.modes import MODES
+from ddlkit.strategies import gated_ps
 from ddlkit.strategies.common import weighted_mean_into
 from ddlkit.strategies.context import Context
 
-HEADER = ps.HEADER  # sample count, batch loss, version the gradient was computed on
+HEADER = MODES["ssp"].header.push  # sample count, batch loss, version pulled
 STOP = gated_ps.STOP
-
-
-def bound_of(exp: Experiment) -> int | None:
-    """The staleness bound s of ``exp``, or None for ∞ (any s ≥ ``steps``)."""
-    return exp.staleness_limit
 
 
 def released(clocks: Mapping[int, int], waiting: Iterable[int], bound: int | None) -> list[int]:
@@ -84,7 +79,7 @@ class _Server(gated_ps.GatedServer):
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
-        self.bound = bound_of(ctx.exp)
+        self.bound = ctx.exp.staleness_limit  # None: s = ∞
         self.global_batch = float(ctx.exp.batch_size * ctx.exp.workers)  # B
         self.batch_sizes: dict[int, float] = {}
         self.grad = torch.zeros_like(self.model.flat)

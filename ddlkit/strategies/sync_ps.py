@@ -32,12 +32,14 @@ import torch
 
 from ddlkit.comm.inbox import SenderLost
 from ddlkit.config import Experiment
+from ddlkit.modes import MODES
 from ddlkit.strategies import ps
 from ddlkit.strategies.common import evaluate, final_state, weighted_mean_into
 from ddlkit.strategies.context import Context
 
-HEADER = ps.HEADER  # sample count, batch loss, the step the gradient is for
-PULL_HEADER = ps.PULL_HEADER  # on each reply: the step to compute next (past ``steps``: stop)
+#: with each gradient: sample count, batch loss, the step it is for; with each reply: the
+#: step to compute next (past ``steps``: stop)
+HEADER, PULL_HEADER = MODES["sync"].header.push, MODES["sync"].header.pull
 
 
 def run(ctx: Context) -> dict[str, Any]:
