@@ -1,6 +1,6 @@
 # ddlkit: set-up, course, tests.
 #   make lab     set up .venv on first use, then open the course in JupyterLab
-#   make test    run the pytest suite, then every notebook under notebooks/ with nbval
+#   make test    type-check ddlkit, run the pytest suite, then every notebook with nbval
 #   make demo    a short sync run with 2 workers; the record goes to runs/demo
 #
 # torch is installed on its own, before anything else, from an exact pin: a loose
@@ -31,14 +31,15 @@ NBVAL_ARGS := --nbval-lax --nbval-current-env --nbval-cell-timeout=120 -p no:ran
 DEMO_OUT ?= runs/demo
 
 .DEFAULT_GOAL := help
-.PHONY: help install lab test soak demo lint clean distclean exercises bench
+.PHONY: help install lab test soak demo lint typecheck clean distclean exercises bench
 
 help:
 	@echo "make lab        open the course in JupyterLab (sets up .venv on first use)"
-	@echo "make test       run every test, then every notebook in $(NBVAL_DIRS)"
+	@echo "make test       type-check, run every test, then every notebook in $(NBVAL_DIRS)"
 	@echo "make soak       100 back-to-back runs: nothing may leak"
 	@echo "make demo       a 2-worker sync run on digits; record in $(DEMO_OUT)"
 	@echo "make lint       ruff check ddlkit tests"
+	@echo "make typecheck  mypy ddlkit (settings in pyproject.toml)"
 	@echo "make install    only set up .venv"
 	@echo "make clean      remove caches, build files and runs/ (keeps .venv)"
 	@echo "make distclean  clean, and remove .venv"
@@ -67,12 +68,13 @@ lab: $(STAMP)
 	  --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/$(NOTEBOOK_DIR)/00_welcome.ipynb \
 	  $(LAB_ARGS)
 
-# Both steps always run; the target fails if either failed. nbval's exit code 5
-# ("no tests collected") is not a failure.
+# All three steps (mypy, pytest, nbval) always run; the target fails if any failed.
+# nbval's exit code 5 ("no tests collected") is not a failure.
 # Tests run in a private temp folder, removed afterwards: nbval and the browser test end
 # their kernels abruptly, which would otherwise leave multiprocessing's pymp-* folders.
 test: $(STAMP)
 	@status=0; tmp=$$(mktemp -d); export TMPDIR=$$tmp; \
+	$(PY) -m mypy ddlkit || status=$$?; \
 	$(PY) -m pytest tests --ignore=tests/soak || status=$$?; \
 	if find $(NBVAL_DIRS) -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' 2>/dev/null | grep -q .; then \
 	  rc=0; \
@@ -106,13 +108,18 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check ddlkit tests
 
+# Settings in pyproject.toml ([tool.mypy]); `make test` runs it too.
+typecheck: $(STAMP)
+	$(PY) -m mypy ddlkit
+
 # Regenerate exercises/ from solutions/ (stubs every solution region). A generated file
 # changed since (a learner's work) is kept; the target then fails and says which.
 exercises: $(STAMP)
 	$(PY) -m ddlkit exercises build --source solutions --out exercises
 
 clean:
-	rm -rf build dist *.egg-info .pytest_cache .ruff_cache .hypothesis runs test-artifacts
+	rm -rf build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache .hypothesis runs \
+	  test-artifacts
 	find . -path ./$(VENV) -prune -o \
 	  \( -name __pycache__ -o -name .ipynb_checkpoints \) -type d -prune -exec rm -rf {} +
 

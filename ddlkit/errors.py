@@ -55,11 +55,3 @@ class RunTimeout(RuntimeError):
         super().__init__(
             f"run did not finish within timeout_s={timeout_s:g} s; "
             f"ranks still running: {waiting_for}")
-
-
-class RunStopped(RuntimeError):
-    """A run was stopped on request (the panel's Stop button, or a stop event)."""
-
-    def __init__(self) -> None:
-        self.result: Any = None
-        super().__init__("run stopped on request")

@@ -8,6 +8,7 @@ in exactly the processes ddlkit's own strategies get. Bind the keyword arguments
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any, Callable
 
 import torch
@@ -66,10 +67,10 @@ def allreduce_timings(comm: Communicator, reporter: Reporter, *, sizes: list[int
     out: dict[int, dict[str, list[float]]] = {}
     for n in sizes:
         t = torch.zeros(n)  # zeros: repeated sums stay finite
-        ways: list[tuple[str, Callable[[], None]]] = [
-            ("raw", lambda t=t: dist.all_reduce(t)),
-            ("comm", lambda t=t: comm.all_reduce(t)),
-            ("ring", lambda t=t: ring_all_reduce(comm, t)),
+        ways: list[tuple[str, Callable[[], object]]] = [
+            ("raw", partial(dist.all_reduce, t)),
+            ("comm", partial(comm.all_reduce, t)),
+            ("ring", partial(ring_all_reduce, comm, t)),
         ]
         burst = 3 * max(1, min(max_burst, burst_floats // max(n, 1)) // 3)
         times: dict[str, list[float]] = {k: [] for k, _ in ways}

@@ -11,15 +11,8 @@ import time
 from contextlib import contextmanager
 from typing import Iterator, NamedTuple
 
-#: ops that move bytes from this rank to a peer, and from a peer to this rank
-SEND_OPS = frozenset({"send"})
-RECV_OPS = frozenset({"recv"})
 #: collectives whose bytes gloo moves internally; ddlkit records the ring-optimal model
 COLLECTIVE_OPS = frozenset({"all_reduce", "all_gather", "broadcast", "barrier"})
-SPAN_KINDS = frozenset({"compute", "eval"})
-#: time a sender spent on an emulated network link (:mod:`ddlkit.comm.network`) before
-#: handing a message to gloo: communication, with no bytes and no message of its own
-NETWORK_OPS = frozenset({"net"})
 
 
 class Event(NamedTuple):
@@ -29,6 +22,9 @@ class Event(NamedTuple):
     on it, ``t_end`` when it completed (all in seconds on the shared monotonic clock).
     For spans all three describe the span. ``peer`` is -1 for collectives and spans.
     ``nbytes`` is everything on the wire; ``payload_bytes`` the model/gradient part.
+    ``op`` is ``send`` or ``recv``, a collective (:data:`COLLECTIVE_OPS`), a span
+    (``compute``, ``eval``), or ``net``: time a sender spent on an emulated network link
+    (:mod:`ddlkit.comm.network`) before handing a message to gloo, with no bytes of its own.
     """
 
     rank: int

@@ -62,7 +62,10 @@ class Inbox:
                 return
             t_post = time.perf_counter()
             try:
-                dist.irecv(buf, sender, group=self.comm.group).wait()
+                work = dist.irecv(buf, sender, group=self.comm.group)
+                if work is None:  # torch's answer to a rank outside the group
+                    raise RuntimeError(f"rank {self.comm.rank} is not in the inbox's group")
+                work.wait()
             except Exception as err:  # noqa: BLE001 - the connection closed, or we shut down
                 if not self._closed:
                     self._arrivals.put((sender, t_post, time.perf_counter(), str(err)))

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
+#: one dataset's arrays, in :data:`KEYS` order
+Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 #: bump when the preparation in :mod:`ddlkit.data.datasets` changes
 FORMAT = 1
 
@@ -38,16 +40,17 @@ def path(name: str) -> Path:
     return folder() / f"{name}-v{FORMAT}-sklearn{version}.npz"
 
 
-def load(name: str) -> tuple[np.ndarray, ...] | None:
+def load(name: str) -> Arrays | None:
     """The cached arrays of ``name`` in :data:`KEYS` order, or None."""
     try:
         with np.load(path(name), allow_pickle=False) as f:
-            return tuple(np.array(f[k]) for k in KEYS)
+            x_train, y_train, x_test, y_test = (np.array(f[k]) for k in KEYS)
+            return x_train, y_train, x_test, y_test
     except (OSError, KeyError, ValueError):
         return None
 
 
-def save(name: str, arrays: tuple[np.ndarray, ...]) -> None:
+def save(name: str, arrays: Arrays) -> None:
     """Store ``arrays`` for ``name``; silently does nothing if the folder is not writable."""
     target = path(name)
     try:
@@ -55,7 +58,8 @@ def save(name: str, arrays: tuple[np.ndarray, ...]) -> None:
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{name}-", suffix=".npz")
         try:
             with os.fdopen(fd, "wb") as f:
-                np.savez(f, **dict(zip(KEYS, arrays)))
+                x_train, y_train, x_test, y_test = arrays  # the names are KEYS
+                np.savez(f, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
             os.replace(tmp, target)
         except BaseException:
             os.unlink(tmp)

@@ -16,9 +16,7 @@ inside each worker. ``python -m ddlkit exercises build`` (``make exercises``) re
 from ddlkit.exercises.build import BuildError, BuildReport, build
 from ddlkit.exercises.grading import (
     CheckFailed,
-    CheckResult,
     Exercise,
-    Verdict,
     all_exercises,
     exercise_path,
     get_exercise,
@@ -26,6 +24,7 @@ from ddlkit.exercises.grading import (
     load,
     load_file,
 )
+from ddlkit.exercises.verdict import CheckResult, Verdict
 
 __all__ = ["BuildError", "BuildReport", "build", "CheckFailed", "CheckResult", "Exercise",
            "Verdict", "all_exercises", "exercise_path", "get_exercise", "grade", "load",

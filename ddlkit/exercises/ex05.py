@@ -73,7 +73,8 @@ def async_server_job(comm: Communicator, reporter: Any, path: str, updates: int
         return {"staleness": staleness, "returned": type(returned).__name__,
                 "params": params.tolist(), "events": events}
     message, reply = torch.empty(m + 1, dtype=DTYPE), torch.empty(m + 1, dtype=DTYPE)
-    pulled, log = 0, []
+    pulled = 0
+    log: list[tuple[int, int]] = []  # (version pulled, version replied)
     while True:
         if len(log) >= 4 * updates:
             raise RuntimeError(f"worker {comm.rank} sent {len(log)} gradients and never got a "

@@ -21,8 +21,9 @@ ITEMSIZES = (4, 8)
 STEPS = 3
 #: the allreduce strategy reduces one buffer: the parameters plus 2 header values
 ALLREDUCE_HEADER = 2
-RUN = dict(dataset="iris", model="linear", steps=STEPS, batch_size=8, eval_every=STEPS,
-           dtype="float32", timeout_s=30.0)
+#: the measured runs' settings besides mode, workers and all-reduce (Experiment fields)
+RUN: dict[str, Any] = dict(dataset="iris", model="linear", steps=STEPS, batch_size=8,
+                           eval_every=STEPS, dtype="float32", timeout_s=30.0)
 ITEMSIZE = 4  # float32
 
 

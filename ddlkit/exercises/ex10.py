@@ -84,7 +84,8 @@ def _check_average(name: str, average: torch.Tensor) -> None:
         return
     kept = [a for a in arrivals if a[1] not in SCENARIOS[name]["dropped"]]
     unweighted = torch.stack([g for _, _, _, g in kept]).mean(0)
-    everyone = sum(n * g for _, _, n, g in arrivals) / sum(n for _, _, n, _ in arrivals)
+    weighted = sum((n * g for _, _, n, g in arrivals), torch.zeros_like(arrivals[0][3]))
+    everyone = weighted / sum(n for _, _, n, _ in arrivals)
     if torch.allclose(average.to(unweighted.dtype), unweighted):
         hint = " (it is the unweighted mean; weight each gradient by its sample count)"
     elif torch.allclose(average.to(everyone.dtype), everyone):

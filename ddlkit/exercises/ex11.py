@@ -23,8 +23,9 @@ SIZES = (10, 1000, 307_210)
 NETWORKS = ((0.0, 1e-8), (1e-3, 0.0), (5e-4, 8e-8))  # (α s, β s/byte)
 T_COMPUTE = (0.0, 0.02)
 #: the measured check: a sync run on an emulated 2 Mbit/s, 15 ms network
-RUN = dict(mode="sync", workers=2, dataset="digits", model="linear", steps=5, eval_every=5,
-           batch_size=16, net_latency_ms=15.0, net_bandwidth_mbps=2.0, timeout_s=30.0)
+RUN: dict[str, Any] = dict(mode="sync", workers=2, dataset="digits", model="linear", steps=5,
+                           eval_every=5, batch_size=16, net_latency_ms=15.0,
+                           net_bandwidth_mbps=2.0, timeout_s=30.0)
 LO, HI = 0.75, 1.5
 
 
@@ -72,6 +73,8 @@ def ps_measured(learner: Learner) -> None:
     exp = Experiment(**RUN)
     result = learner.memo("run", lambda: ddlkit.run(exp))
     net = Network.of(exp)
+    if net is None:
+        raise RuntimeError(f"{exp.label()}: the measured check needs an emulated network")
     compute = measured_compute(result)
     t_c = compute.worker_s + compute.server_s
     m = n_params(exp)

@@ -225,7 +225,7 @@ def grade(exercise: str | int, directory: str | os.PathLike[str] | None = None) 
     path = exercise_path(ex, directory)
     started = time.perf_counter()
     results = [CheckResult(name, "not run") for name, _ in ex.checks]
-    verdict = Verdict(ex, path, results)
+    verdict = Verdict(ex.number, path, results)
     if not path.is_file():
         verdict.problem = f"there is no file {shown(path)}"
         return verdict

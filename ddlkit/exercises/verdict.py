@@ -8,10 +8,6 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from ddlkit.exercises.grading import Exercise
 
 
 @dataclass
@@ -32,9 +28,10 @@ _MARKS = {"passed": "✓", "failed": "✗", "not run": "·"}
 
 @dataclass
 class Verdict:
-    """What :func:`grade` found. ``passed`` is True only when every check passed."""
+    """What :func:`grade` found for exercise ``number``. ``passed`` is True only when every
+    check passed."""
 
-    exercise: Exercise
+    number: int
     path: Path
     checks: list[CheckResult]
     not_implemented: str | None = None
@@ -53,7 +50,7 @@ class Verdict:
 
     def summary(self) -> str:
         """One line: all passed, not implemented yet, or the first failing check's reason."""
-        n, total = self.exercise.number, len(self.checks)
+        n, total = self.number, len(self.checks)
         if self.problem is not None:
             return f"Exercise {n}: cannot grade: {self.problem}"
         if self.not_implemented is not None:

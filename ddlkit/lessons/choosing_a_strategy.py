@@ -79,7 +79,7 @@ def straggler_ranks(result: RunResult) -> tuple[list[int], list[int]]:
 
 # -- the table -----------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Row:
+class TradeoffRow:
     """One run's line in the trade-off table (``result`` is the run itself)."""
 
     label: str
@@ -97,7 +97,7 @@ class Row:
     result: RunResult = field(repr=False, compare=False)
 
     @classmethod
-    def of(cls, result: RunResult, target: float) -> Row:
+    def of(cls, result: RunResult, target: float) -> TradeoffRow:
         final = result.final
         return cls(label=result.config.label(), mode=result.config.mode,
                    workers=result.config.workers, straggler=any(result.config.worker_delays),
@@ -111,7 +111,7 @@ class Row:
 
 
 #: (heading, how to show a row's value) for every column of the table
-COLUMNS: tuple[tuple[str, Callable[[Row], str]], ...] = (
+COLUMNS: tuple[tuple[str, Callable[[TradeoffRow], str]], ...] = (
     ("mode", lambda r: r.mode),
     ("workers", lambda r: str(r.workers)),
     ("straggler", lambda r: "yes" if r.straggler else "no"),
@@ -132,12 +132,12 @@ def _opt(value: float | int | None, fmt: str) -> str:
 
 @dataclass(frozen=True)
 class TradeoffTable:
-    """Rows of :class:`Row` for one target test loss; shows as HTML in a notebook."""
+    """Rows of :class:`TradeoffRow` for one target test loss; shows as HTML in a notebook."""
 
     target: float
-    rows: tuple[Row, ...]
+    rows: tuple[TradeoffRow, ...]
 
-    def find(self, mode: str, straggler: bool) -> list[Row]:
+    def find(self, mode: str, straggler: bool) -> list[TradeoffRow]:
         """The rows of one mode, with or without a straggler."""
         return [r for r in self.rows if r.mode == mode and r.straggler == straggler]
 
@@ -178,7 +178,7 @@ def build_table(results: Sequence[RunResult], target: float) -> TradeoffTable:
         raise ValueError("results: got no run; pass RunResults")
     if not (isinstance(target, (int, float)) and math.isfinite(target) and target > 0):
         raise ValueError(f"target: {target!r} is not allowed; a test loss > 0")
-    return TradeoffTable(float(target), tuple(Row.of(r, target) for r in results))
+    return TradeoffTable(float(target), tuple(TradeoffRow.of(r, target) for r in results))
 
 
 # -- the rules of thumb ------------------------------------------------------------------------
@@ -200,7 +200,7 @@ class Rule:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class RuleVerdict:
     """What the runs say about one rule."""
 
     rule: Rule
@@ -333,12 +333,12 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def check_rules(table: TradeoffTable, rules: Sequence[Rule] = RULES) -> list[Verdict]:
+def check_rules(table: TradeoffTable, rules: Sequence[Rule] = RULES) -> list[RuleVerdict]:
     """Each rule's verdict on ``table``, with its evidence."""
-    return [Verdict(rule, *rule.check(table)) for rule in rules]
+    return [RuleVerdict(rule, *rule.check(table)) for rule in rules]
 
 
-def verdicts_html(verdicts: Sequence[Verdict]) -> str:
+def verdicts_html(verdicts: Sequence[RuleVerdict]) -> str:
     """The verdicts as an HTML list, grouped by the question each answers."""
     out, question = [], None
     for v in verdicts:

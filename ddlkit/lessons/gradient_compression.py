@@ -63,10 +63,6 @@ class VariantSummary:
     def mean_accuracy(self) -> float:
         return float(np.mean(self.accuracies))
 
-    @property
-    def worst_accuracy(self) -> float:
-        return float(min(self.accuracies))
-
 
 def gradient_bytes(result: RunResult) -> tuple[int, int]:
     """(pushed, pulled): payload bytes one worker sent and received in the whole run.

@@ -120,6 +120,8 @@ def check_against_autograd(batch_size: int = 32, seed: int = 0) -> GradientCheck
     idx = np.random.default_rng(seed).choice(data.info.n_train, batch_size, replace=False)
     x, y = data.x_train[idx], data.y_train[idx].reshape(-1)
     model = build_model("linear", data.info, hidden=1, seed=seed, dtype=torch.float64)
+    if not isinstance(model, torch.nn.Linear):  # narrows the type for .weight and .bias
+        raise TypeError(f"the 'linear' model is an nn.Linear, not {type(model).__name__}")
     weight, bias = model.weight.detach(), model.bias.detach()
 
     def flat(parts: tuple[torch.Tensor, ...]) -> np.ndarray:

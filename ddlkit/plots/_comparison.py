@@ -20,7 +20,8 @@ def comparison(results: RunResult | Sequence[RunResult]) -> Figure:
     labels = run_labels(runs)
     with style():
         fig = new_figure(15, 6.6 + 0.55 * len(runs))
-        top, bottom = fig.subfigures(2, 1, height_ratios=[5.2, 0.55 * len(runs) + 1.4])
+        top, bottom = fig.subfigures(2, 1, squeeze=False,
+                                     height_ratios=[5.2, 0.55 * len(runs) + 1.4])[:, 0]
         ax_time, ax_bytes = top.subplots(1, 2, sharey=True)
         draw_metric(ax_time, runs, labels, "time", "test_loss")
         draw_metric(ax_bytes, runs, labels, "bytes", "test_loss")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import matplotlib as mpl
 from matplotlib.axes import Axes
@@ -13,6 +13,9 @@ from matplotlib.ticker import Formatter, MaxNLocator
 from ddlkit.modes import MODES
 from ddlkit.runtime.result import RunResult
 from ddlkit.units import byte_unit, format_bytes
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType  # the names rcParams knows (matplotlib >= 3.9)
 
 #: one colour per kind of time, the same in every view (Okabe–Ito, colour-blind safe)
 KIND_COLORS: dict[str, str] = {
@@ -30,7 +33,7 @@ RUN_MARKERS: tuple[str, ...] = ("o", "s", "^", "D", "v", "P", "X", "*")
 RUN_DASHES: tuple[str, ...] = ("-", "--", "-.", ":")
 
 #: font sizes that stay readable on a projector
-RC: dict[str, Any] = {
+RC: dict[RcKeyType, Any] = {
     "font.size": 13, "axes.titlesize": 14, "axes.labelsize": 13, "xtick.labelsize": 12,
     "ytick.labelsize": 12, "legend.fontsize": 12, "figure.titlesize": 15,
     "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,

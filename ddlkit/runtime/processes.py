@@ -12,16 +12,18 @@ import multiprocessing as mp
 import os
 import signal
 import threading
-from multiprocessing.context import BaseContext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ddlkit.modes import MODES
+
+if TYPE_CHECKING:  # typing only: ForkServerContext does not exist on Windows
+    from multiprocessing.context import ForkServerContext, SpawnContext
 
 PRELOAD = ["torch", "torch.distributed", "ddlkit.runtime.worker", "ddlkit.runtime.warm",
            *(mode.module for mode in MODES.values())]  # every strategy
 
 
-def worker_context() -> BaseContext:
+def worker_context() -> ForkServerContext | SpawnContext:
     """The multiprocessing context for workers: a preloaded forkserver, else spawn."""
     if "forkserver" not in mp.get_all_start_methods():
         return mp.get_context("spawn")

@@ -71,12 +71,6 @@ class RunResult:
         return self.history[-1] if self.history else {}
 
     @property
-    def samples_per_s(self) -> float:
-        """Training samples processed per second of wall time."""
-        samples = self.final.get("samples", 0)
-        return samples / self.wall_time_s if self.wall_time_s > 0 else 0.0
-
-    @property
     def training_s(self) -> float:
         """Seconds between the first and the last evaluation (start-up excluded)."""
         if len(self.history) < 2:

@@ -28,7 +28,7 @@ SETTLE_S = 3.0
 
 
 @dataclass(frozen=True)
-class CheckResult:
+class SetupCheck:
     """One row of the report: what was checked, whether it passed, what was seen, how long."""
 
     name: str
@@ -42,7 +42,7 @@ class CheckResult:
 class Report:
     """All the set-up checks of one :func:`check` call."""
 
-    rows: tuple[CheckResult, ...]
+    rows: tuple[SetupCheck, ...]
 
     @property
     def ok(self) -> bool:
@@ -50,7 +50,7 @@ class Report:
         return all(r.ok for r in self.rows)
 
     @property
-    def failed(self) -> list[CheckResult]:
+    def failed(self) -> list[SetupCheck]:
         """The checks that did not pass."""
         return [r for r in self.rows if not r.ok]
 
@@ -88,7 +88,7 @@ class Report:
                 f"<table>{head}{''.join(rows)}</table>")
 
 
-def run_check(name: str, check: Callable[[], str], hint: str) -> CheckResult:
+def run_check(name: str, check: Callable[[], str], hint: str) -> SetupCheck:
     """Run one check: ``check()`` returns a detail line on success and raises on failure.
 
     Any exception becomes a failed row that names it (a KeyboardInterrupt still stops
@@ -100,7 +100,7 @@ def run_check(name: str, check: Callable[[], str], hint: str) -> CheckResult:
         ok = True
     except Exception as exc:  # noqa: BLE001 - every failure becomes a readable row
         detail, ok = _describe(exc), False
-    return CheckResult(name, ok, detail, time.perf_counter() - t0, "" if ok else hint)
+    return SetupCheck(name, ok, detail, time.perf_counter() - t0, "" if ok else hint)
 
 
 def _describe(exc: BaseException) -> str:
