@@ -14,7 +14,7 @@ import importlib
 from dataclasses import dataclass
 from enum import Enum
 from types import MappingProxyType
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 
 @dataclass(frozen=True)
@@ -116,8 +116,9 @@ class Mode:
         """The 0-based worker number of a rank (data shard and delay index)."""
         return rank - 1 if self.has_server else rank
 
-    def strategy(self) -> Callable[..., None]:
-        """Import and return the strategy's ``run(ctx)`` function."""
+    def strategy(self) -> Callable[..., dict[str, Any]]:
+        """Import and return the strategy's ``run(ctx)`` function (it returns what its rank
+        reports at the end: the final parameters on the rank that holds the model)."""
         return importlib.import_module(self.module).run
 
 

@@ -97,6 +97,7 @@ def predict_step_time(mode: str, n_params: int, workers: int, alpha_s: float,
         return StepTime(mode, n, n_params, t_compute_s + t_server_s, comm, push + pull,
                         n * (push + pull), net)
     length = (n_params + h.push) * s
+    moved: float  # bytes through the busiest rank per step
     if algorithm == "doubling" and n > 1:
         p = 1 << (n.bit_length() - 1)
         rounds = (p.bit_length() - 1) + (2 if p != n else 0)

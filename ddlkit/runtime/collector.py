@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,13 +25,11 @@ from ddlkit.config import Experiment
 from ddlkit.runtime import live
 from ddlkit.runtime.result import RunResult
 
-OnEvent = Callable[[Any], None]
-
 
 class Collector:
     """Everything the ranks of one run have reported so far."""
 
-    def __init__(self, roles: list[str], t0: float, on_event: OnEvent | None = None,
+    def __init__(self, roles: list[str], t0: float, on_event: live.OnEvent | None = None,
                  tolerated: set[int] | None = None, align_clocks: bool = False) -> None:
         self.roles = roles
         self.t0 = t0

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from ddlkit.comm.events import Event
 
@@ -48,3 +48,7 @@ class CommEvents:
 
     rank: int
     events: list[Event]
+
+
+#: what receives the live events (``ddlkit.run(on_event=…)``, a bar, the panel)
+OnEvent = Callable[[Any], None]

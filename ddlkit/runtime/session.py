@@ -28,6 +28,7 @@ from ddlkit.errors import ConfigError, RunTimeout, WorkerFailed
 from ddlkit.modes import MODES
 from ddlkit.runtime import worker
 from ddlkit.runtime.collector import Collector
+from ddlkit.runtime.live import OnEvent
 from ddlkit.runtime.pool import WorkerPool
 from ddlkit.runtime.processes import stop_processes, worker_context
 from ddlkit.runtime.result import RunResult
@@ -40,7 +41,6 @@ FAILURE_GRACE_S = 0.3
 TERMINATE_GRACE_S = 2.0
 POLL_S = 0.2
 
-OnEvent = Callable[[Any], None]
 
 
 def run(experiment: Experiment, on_event: OnEvent | None = None,
@@ -173,7 +173,9 @@ class _Session:
         self.t0 = self.started = time.perf_counter()
         #: what the ranks reported; ranks in ``tolerated`` may be lost without failing
         self.col = Collector(roles, self.t0, on_event, tolerated)
-        self.status, self.error, self.error_detail = "ok", None, None
+        self.status = "ok"
+        self.error: str | None = None
+        self.error_detail: str | None = None
         self.wall = 0.0
 
     @property

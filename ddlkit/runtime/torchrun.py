@@ -20,7 +20,7 @@ import pickle
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -31,9 +31,8 @@ from ddlkit.config import Experiment
 from ddlkit.faults import LeaveRun
 from ddlkit.modes import MODES
 from ddlkit.runtime.collector import Collector
+from ddlkit.runtime.live import OnEvent
 from ddlkit.runtime.worker import GLOO_TIMEOUT_S, run_experiment
-
-OnEvent = Callable[[Any], None]
 
 #: how long rank 0 waits for the other ranks' reports after its own part is done
 GATHER_TIMEOUT_S = 30.0
@@ -89,8 +88,9 @@ def run_rank(exp: Experiment, out: Path, resume_path: str | None = None,
 
         reporter.failed(traceback.format_exc())
         code = 1
-    store.set(f"{prefix}rank{rank}", pickle.dumps(outbox.messages))
-    if rank == 0:
+    # torch's stub says str; the store takes bytes (pickles are not text)
+    store.set(f"{prefix}rank{rank}", pickle.dumps(outbox.messages))  # type: ignore[arg-type]
+    if collector is not None:  # rank 0
         _write_record(exp, store, prefix, collector, world, t0, out)
     dist.destroy_process_group()
     return code
