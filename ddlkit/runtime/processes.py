@@ -1,19 +1,29 @@
-"""Starting worker processes safely from a notebook kernel.
+"""Starting worker processes safely from a notebook kernel, on every platform.
 
 Plain ``fork`` is never used: children of a parent that has run multi-threaded torch
-can hang, and forking while the parent holds a store deadlocks. A forkserver with torch
-and ddlkit preloaded starts workers in tens of milliseconds; ``spawn`` is the fallback
-where forkserver does not exist. One forkserver serves the whole process, by design of
-``multiprocessing``, so it is started once and reused.
+can hang, and forking while the parent holds a store deadlocks. Two start methods are:
+
+- ``forkserver`` (Linux's default here): a server process with torch and ddlkit
+  preloaded forks each worker, in tens of milliseconds once it runs. One forkserver
+  serves the whole process, by design of ``multiprocessing``, so it is started once.
+- ``spawn`` (the default on macOS and Windows): a fresh interpreter per worker, which
+  imports torch itself (about a second). Windows has no forkserver; on macOS, forking
+  a process that has loaded Apple's system frameworks is unsafe, which is why Python
+  itself defaults to spawn there.
+
+The environment variable ``DDLKIT_START_METHOD=forkserver|spawn`` overrides the
+choice; :func:`start_method` says which one is in use and why.
 """
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
 import signal
+import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
+from ddlkit.errors import ConfigError
 from ddlkit.modes import MODES
 
 if TYPE_CHECKING:  # typing only: ForkServerContext does not exist on Windows
@@ -23,9 +33,39 @@ PRELOAD = ["torch", "torch.distributed", "ddlkit.runtime.worker", "ddlkit.runtim
            *(mode.module for mode in MODES.values())]  # every strategy
 
 
+#: the environment variable that overrides the start method
+START_METHOD_ENV = "DDLKIT_START_METHOD"
+START_METHODS = ("forkserver", "spawn")
+
+
+def default_start_method(platform: str = sys.platform) -> str:
+    """The start method ddlkit uses on ``platform`` unless told otherwise."""
+    if platform.startswith("linux") and "forkserver" in mp.get_all_start_methods():
+        return "forkserver"
+    return "spawn"
+
+
+def start_method() -> str:
+    """The start method for workers: ``$DDLKIT_START_METHOD`` if set, else the default.
+
+    An unknown value, or ``forkserver`` where the platform has none, is a ConfigError
+    naming the variable, raised before any process starts."""
+    chosen = os.environ.get(START_METHOD_ENV, "").strip()
+    if not chosen:
+        return default_start_method()
+    if chosen not in START_METHODS:
+        raise ConfigError(START_METHOD_ENV, chosen,
+                          f"one of {', '.join(START_METHODS)}, or unset for this "
+                          f"platform's default ({default_start_method()})")
+    if chosen not in mp.get_all_start_methods():
+        raise ConfigError(START_METHOD_ENV, chosen,
+                          f"{sys.platform} has no {chosen} start method; use spawn")
+    return chosen
+
+
 def worker_context() -> ForkServerContext | SpawnContext:
-    """The multiprocessing context for workers: a preloaded forkserver, else spawn."""
-    if "forkserver" not in mp.get_all_start_methods():
+    """The multiprocessing context for workers (see :func:`start_method`)."""
+    if start_method() == "spawn":
         return mp.get_context("spawn")
     ctx = mp.get_context("forkserver")
     from multiprocessing import forkserver
