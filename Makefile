@@ -1,6 +1,7 @@
 # ddlkit: set-up, course, tests.
 #   make lab     set up .venv on first use, then open the course in JupyterLab
 #   make test    type-check ddlkit, run the pytest suite, then every notebook with nbval
+#   make test-portable  the engine's core tests as macOS and Windows run them, and the wheel
 #   make demo    a short sync run with 2 workers; the record goes to runs/demo
 #
 # torch is installed on its own, before anything else, from an exact pin: a loose
@@ -31,11 +32,13 @@ NBVAL_ARGS := --nbval-lax --nbval-current-env --nbval-cell-timeout=120 -p no:ran
 DEMO_OUT ?= runs/demo
 
 .DEFAULT_GOAL := help
-.PHONY: help install lab test soak demo lint typecheck clean distclean exercises bench
+.PHONY: help install lab test test-portable soak demo lint typecheck clean distclean exercises bench
 
 help:
 	@echo "make lab        open the course in JupyterLab (sets up .venv on first use)"
 	@echo "make test       type-check, run every test, then every notebook in $(NBVAL_DIRS)"
+	@echo "make test-portable  core tests without pidfd and under spawn (as macOS and"
+	@echo "                    Windows run), then the pip-installed course from a wheel"
 	@echo "make soak       100 back-to-back runs: nothing may leak"
 	@echo "make demo       a 2-worker sync run on digits; record in $(DEMO_OUT)"
 	@echo "make lint       ruff check ddlkit tests"
@@ -75,7 +78,7 @@ lab: $(STAMP)
 test: $(STAMP)
 	@status=0; tmp=$$(mktemp -d); export TMPDIR=$$tmp; \
 	$(PY) -m mypy ddlkit || status=$$?; \
-	$(PY) -m pytest tests --ignore=tests/soak || status=$$?; \
+	$(PY) -m pytest tests --ignore=tests/soak --ignore=tests/portable || status=$$?; \
 	if find $(NBVAL_DIRS) -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' 2>/dev/null | grep -q .; then \
 	  rc=0; \
 	  $(PY) -m pytest $(NBVAL_ARGS) $(NBVAL_DIRS) || rc=$$?; \
@@ -84,6 +87,31 @@ test: $(STAMP)
 	  echo "make test: no notebooks in $(NBVAL_DIRS) yet; nbval step skipped"; \
 	fi; \
 	rm -rf $$tmp; \
+	exit $$status
+
+# The engine's core tests (marker `portable`) as other platforms run them, on this machine:
+# without os.pidfd_open (macOS, Windows, Linux < 5.3: tests/portable/nopidfd/sitecustomize.py
+# removes it in every process), with the spawn start method (Windows, macOS), and with both.
+# Then tests/portable: the wheel installed outside the repo serves and grades the course.
+# Each condition runs in its own temp folder, which must be empty afterwards, except for
+# torch's own compile cache (torchinductor_<user>, made when a torch.optim optimiser is built).
+PORTABLE_CONDITIONS := nopidfd spawn nopidfd+spawn
+NOPIDFD := $(CURDIR)/tests/portable/nopidfd
+test-portable: $(STAMP)
+	@status=0; \
+	for cond in $(PORTABLE_CONDITIONS); do \
+	  tmp=$$(mktemp -d); env=(TMPDIR=$$tmp); \
+	  case $$cond in *nopidfd*) env+=(PYTHONPATH=$(NOPIDFD)$${PYTHONPATH:+:$$PYTHONPATH});; esac; \
+	  case $$cond in *spawn*) env+=(DDLKIT_START_METHOD=spawn);; esac; \
+	  echo "== make test-portable: $$cond"; \
+	  env "$${env[@]}" $(PY) -m pytest -m portable tests --ignore=tests/soak \
+	    --ignore=tests/portable -p no:cacheprovider --basetemp=$$tmp/pytest || status=$$?; \
+	  rm -rf $$tmp/pytest $$tmp/torchinductor_*; left=$$(ls -A $$tmp); rm -rf $$tmp; \
+	  if [ -n "$$left" ]; then echo "make test-portable ($$cond): left behind: $$left"; status=1; fi; \
+	done; \
+	echo "== make test-portable: the wheel"; \
+	tmp=$$(mktemp -d); TMPDIR=$$tmp $(PY) -m pytest tests/portable -p no:cacheprovider \
+	  --basetemp=$$tmp/pytest || status=$$?; rm -rf $$tmp; \
 	exit $$status
 
 # 100 back-to-back runs in one process: no leaked process, file descriptor or temp file.

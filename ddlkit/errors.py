@@ -55,3 +55,9 @@ class RunTimeout(RuntimeError):
         super().__init__(
             f"run did not finish within timeout_s={timeout_s:g} s; "
             f"ranks still running: {waiting_for}")
+
+
+class OversubscribedWarning(UserWarning):
+    """A run starts more worker processes than this machine has CPU cores.
+
+    The run works; its timings are those of processes taking turns on the cores."""

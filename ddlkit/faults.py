@@ -2,7 +2,8 @@
 
 A fault is written as a short spec, so it fits a config file, a CLI flag and a widget:
 
-- ``kill:R@S``        rank R kills itself (SIGKILL) when it reaches step S;
+- ``kill:R@S``        rank R kills itself (SIGKILL; Windows has none, and ends the
+                      process with TerminateProcess) when it reaches step S;
 - ``drop:R@S``        rank R leaves cleanly at step S (a worker that goes away);
 - ``delay:R@S=SEC``   from step S on, rank R's every step takes SEC seconds longer.
 
@@ -19,6 +20,9 @@ from dataclasses import dataclass
 from typing import Iterable
 
 KINDS = ("kill", "drop", "delay")
+#: how ``kill`` ends a process: at once, with no clean-up (os.kill with SIGTERM is
+#: TerminateProcess on Windows, which has no SIGKILL)
+_ABRUPT = getattr(signal, "SIGKILL", signal.SIGTERM)
 _SPEC = re.compile(r"^(kill|drop|delay):(\d+)@(\d+)(?:=([0-9.]+))?$")
 
 
@@ -74,7 +78,7 @@ class FaultPlan:
         while self.faults and self.faults[0].step <= step:
             f = self.faults.pop(0)
             if f.kind == "kill":
-                os.kill(os.getpid(), signal.SIGKILL)
+                os.kill(os.getpid(), _ABRUPT)
             elif f.kind == "drop":
                 raise LeaveRun(f.spec())
             else:

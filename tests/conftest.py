@@ -3,33 +3,9 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import pytest
-
-
-def child_pids(parent: int) -> set[int]:
-    """PIDs whose parent is ``parent`` (from /proc)."""
-    out = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == parent:
-            out.add(int(stat.parent.name))
-    return out
-
-
-def descendants(root: int) -> set[int]:
-    """All live descendants of ``root``."""
-    seen: set[int] = set()
-    frontier = [root]
-    while frontier:
-        kids = child_pids(frontier.pop())
-        frontier.extend(kids - seen)
-        seen |= kids
-    return seen
+from procs import child_pids, descendants, running
 
 
 def _infrastructure() -> set[int]:
@@ -38,7 +14,8 @@ def _infrastructure() -> set[int]:
 
     from ddlkit.runtime import pool
 
-    pids = {forkserver._forkserver._forkserver_pid, resource_tracker._resource_tracker._pid}
+    pids = {getattr(forkserver._forkserver, "_forkserver_pid", None),
+            getattr(resource_tracker._resource_tracker, "_pid", None)}
     if pool._shared is not None and not pool._shared.closed:  # the panel's warm workers
         pids |= set(pool._shared.pids)
     return {p for p in pids if p}
@@ -47,15 +24,7 @@ def _infrastructure() -> set[int]:
 def leftover_workers() -> set[int]:
     """Descendants of this test process other than multiprocessing's helpers."""
     infra = _infrastructure()
-    return {p for p in descendants(os.getpid()) - infra if _alive(p)}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
+    return {p for p in descendants(os.getpid()) - infra if running(p)}
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import ddlkit
 
 
+@pytest.mark.portable
 def test_async_converges_on_digits() -> None:
     result = ddlkit.run(ddlkit.Experiment(mode="async", workers=3, dataset="digits",
                                           steps=60, lr=0.05, eval_every=20))

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from procs import KILL, running
 
 import ddlkit
 from ddlkit.runtime import run_ranks
@@ -33,16 +34,18 @@ class KillAt:
         if isinstance(event, RankReady):
             self.pids[event.rank] = event.pid
         elif isinstance(event, Progress) and event.step >= self.step and self.killed_at is None:
-            os.kill(self.pids[self.rank], signal.SIGKILL)
+            os.kill(self.pids[self.rank], KILL)
             self.killed_at = time.monotonic()
 
 
 def gone(pids: dict[int, int]) -> bool:
-    return not any(Path(f"/proc/{p}").exists() for p in pids.values())
+    return not any(running(p) for p in pids.values())
 
 
-@pytest.mark.parametrize("mode,rank", [("sync", 2), ("allreduce", 1), ("sync", 0),
-                                       ("async", 0)])
+@pytest.mark.parametrize("mode,rank", [
+    pytest.param("sync", 2, marks=pytest.mark.portable),
+    pytest.param("allreduce", 1, marks=pytest.mark.portable),
+    ("sync", 0), ("async", 0)])
 def test_killed_rank_is_named_within_10s(tmp_path: Path, mode: str, rank: int) -> None:
     hook = KillAt(rank, step=5)
     exp = ddlkit.Experiment(mode=mode, workers=3, **LONG)
@@ -51,8 +54,9 @@ def test_killed_rank_is_named_within_10s(tmp_path: Path, mode: str, rank: int) -
     elapsed = time.monotonic() - hook.killed_at
     err = info.value
     assert err.rank == rank
-    assert err.exitcode == -signal.SIGKILL
-    assert f"rank {rank}" in str(err) and "signal 9" in str(err)
+    assert f"rank {rank}" in str(err)
+    if hasattr(signal, "SIGKILL"):  # POSIX: the exit code names the signal
+        assert err.exitcode == -signal.SIGKILL and "signal 9" in str(err)
     assert elapsed < 10.0
     assert gone(hook.pids)
     record = json.loads((tmp_path / "record.json").read_text())
@@ -99,6 +103,7 @@ def test_parameter_server_survives_a_killed_worker(tmp_path: Path, mode: str,
     assert record["lost"][0]["rank"] == 2
 
 
+@pytest.mark.portable
 def test_worker_exception_carries_traceback() -> None:
     with pytest.raises(ddlkit.WorkerFailed) as info:
         run_ranks(functools.partial(raise_on_rank, rank=1), 3, timeout_s=30)
@@ -107,6 +112,7 @@ def test_worker_exception_carries_traceback() -> None:
     assert "RuntimeError" in str(info.value)
 
 
+@pytest.mark.portable
 def test_keyboard_interrupt_leaves_nothing(tmp_path: Path) -> None:
     pids: dict[int, int] = {}
 

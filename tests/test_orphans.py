@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
+from procs import KILL, running
 
 SCRIPT = """
 import sys, ddlkit
@@ -24,24 +26,19 @@ if __name__ == "__main__":
 """
 
 
-def running(pid: int) -> bool:
-    """Alive and not a zombie (a zombie has exited; only its reaping is pending)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
+@pytest.mark.portable
 def test_workers_exit_when_parent_is_killed(tmp_path: Path) -> None:
     script = tmp_path / "kernel.py"
     script.write_text(SCRIPT)
-    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    # The killed "kernel" cannot remove its multiprocessing temp folder: keep it in tmp_path.
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "TMPDIR": str(tmp_path)})
     try:
         line = parent.stdout.readline()
         pids = [int(p) for p in line.split()]
         assert len(pids) == 3, line
         assert all(map(running, pids))
-        os.kill(parent.pid, signal.SIGKILL)  # the "kernel" dies without cleaning up
+        os.kill(parent.pid, KILL)  # the "kernel" dies without cleaning up
         parent.wait(timeout=10)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and any(map(running, pids)):

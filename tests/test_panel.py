@@ -14,6 +14,7 @@ SMALL = ddlkit.Experiment(workers=2, dataset="iris", model="linear", steps=30, e
                           batch_size=8)
 
 
+@pytest.mark.portable
 def test_controls_drive_the_run() -> None:
     panel = ExperimentPanel(SMALL)
     panel.set(mode="async", workers=3, sharding="dirichlet", dirichlet_alpha=0.3, seed=7)

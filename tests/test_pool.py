@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from procs import KILL, running
 
 import ddlkit
 from ddlkit.runtime.pool import WorkerPool
@@ -18,13 +19,7 @@ EXP = ddlkit.Experiment(mode="sync", workers=3, dataset="iris", model="mlp", hid
                         steps=15, batch_size=8, sharding="unbalanced", eval_every=5)
 
 
-def running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
+@pytest.mark.portable
 def test_pooled_runs_equal_fresh_runs_bitwise() -> None:
     fresh = ddlkit.run(EXP)
     with WorkerPool(4) as pool:
@@ -37,6 +32,7 @@ def test_pooled_runs_equal_fresh_runs_bitwise() -> None:
         assert smaller.status == "ok" and pool.size == 4  # fewer workers than the pool holds
 
 
+@pytest.mark.portable
 def test_failures_leave_the_pool_healthy() -> None:
     with WorkerPool(4) as pool:
         victim = pool.pids[0]
@@ -63,14 +59,17 @@ if __name__ == "__main__":
 """
 
 
+@pytest.mark.portable
 def test_pool_workers_never_outlive_their_parent(tmp_path: Path) -> None:
     script = tmp_path / "kernel.py"
     script.write_text(SCRIPT)
-    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    # The killed "kernel" cannot remove its multiprocessing temp folder: keep it in tmp_path.
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "TMPDIR": str(tmp_path)})
     try:
         pids = [int(p) for p in parent.stdout.readline().split()]
         assert len(pids) == 3 and all(map(running, pids))
-        os.kill(parent.pid, signal.SIGKILL)
+        os.kill(parent.pid, KILL)
         parent.wait(timeout=10)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and any(map(running, pids)):

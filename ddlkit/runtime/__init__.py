@@ -6,6 +6,7 @@ method, :mod:`.pool` keeps warm workers, :mod:`.worker` is every rank's entry po
 :mod:`.collector` turns what ranks report into a :class:`~.result.RunResult`, and
 :mod:`.torchrun` runs one rank under PyTorch's own launcher.
 """
-from ddlkit.runtime.session import loopback_store, run, run_ranks
+from ddlkit.runtime.rendezvous import loopback_store
+from ddlkit.runtime.session import run, run_ranks
 
 __all__ = ["loopback_store", "run", "run_ranks"]

@@ -15,16 +15,18 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from ddlkit.runtime import worker
+from ddlkit.runtime import lifeline, worker
 from ddlkit.runtime.processes import stop_processes, worker_context
 
 
 @dataclass
 class Member:
-    """One pooled worker process and the parent's end of its two-way pipe."""
+    """One pooled worker process, the parent's end of its two-way pipe, and of its
+    :mod:`lifeline <ddlkit.runtime.lifeline>`."""
 
     proc: Any
     conn: Any
+    lifeline: Any
 
     def alive(self) -> bool:
         return self.proc.pid is not None and self.proc.is_alive()
@@ -116,17 +118,20 @@ class WorkerPool:
     # -- inside ----------------------------------------------------------------------------
     def _spawn(self) -> Member:
         mine, theirs = self._ctx.Pipe(duplex=True)
-        proc = self._ctx.Process(target=worker.serve, args=(theirs, os.getpid()),
+        keep, give = lifeline.pair(self._ctx)
+        proc = self._ctx.Process(target=worker.serve, args=(theirs, os.getpid(), give),
                                  name="ddlkit-pool-worker", daemon=True)
         proc.start()
         theirs.close()
-        return Member(proc, mine)
+        give.close()
+        return Member(proc, mine, keep)
 
     @staticmethod
     def _forget(members: list[Member]) -> None:
         stop_processes([m.proc for m in members])
         for m in members:
             m.conn.close()
+            m.lifeline.close()
 
 
 _shared: WorkerPool | None = None

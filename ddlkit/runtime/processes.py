@@ -21,9 +21,10 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from typing import TYPE_CHECKING, Any
 
-from ddlkit.errors import ConfigError
+from ddlkit.errors import ConfigError, OversubscribedWarning
 from ddlkit.modes import MODES
 
 if TYPE_CHECKING:  # typing only: ForkServerContext does not exist on Windows
@@ -105,3 +106,26 @@ def stop_processes(procs: list[Any], grace_s: float = 2.0) -> None:
     for p in procs:
         if p.pid is not None and not p.is_alive():
             p.close()
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity where the OS tells it)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    if affinity is not None:
+        try:
+            return max(1, len(affinity(0)))
+        except OSError:
+            pass
+    return os.cpu_count() or 1
+
+
+def warn_if_oversubscribed(processes: int, cores: int | None = None) -> None:
+    """Warn, in one line, when ``processes`` exceed the cores: the run still works, but the
+    processes take turns on the cores, so its timings are not a parallel machine's."""
+    cores = usable_cores() if cores is None else cores
+    if processes > cores:
+        warnings.warn(
+            f"{processes} processes share {cores} CPU core{'s' if cores != 1 else ''}: the "
+            f"run works, but they take turns, so its times and samples/s are slower and "
+            f"noisier than with a core each (bytes, messages and losses are unaffected).",
+            OversubscribedWarning, stacklevel=3)

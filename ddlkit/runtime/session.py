@@ -11,30 +11,31 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import os
-import socket
 import threading
 import time
 import uuid
-from datetime import timedelta
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any, Callable
-
-import torch.distributed as dist
 
 from ddlkit.comm.protocol import Failed, Left, RunRequest
 from ddlkit.config import Experiment
 from ddlkit.errors import ConfigError, RunTimeout, WorkerFailed
 from ddlkit.modes import MODES
-from ddlkit.runtime import worker
+from ddlkit.runtime import lifeline, worker
 from ddlkit.runtime.collector import Collector
 from ddlkit.runtime.live import OnEvent
 from ddlkit.runtime.pool import WorkerPool
-from ddlkit.runtime.processes import stop_processes, worker_context
+from ddlkit.runtime.processes import (
+    start_method,
+    stop_processes,
+    warn_if_oversubscribed,
+    worker_context,
+)
+from ddlkit.runtime.rendezvous import HOST, loopback_store
 from ddlkit.runtime.result import RunResult
 from ddlkit.train import checkpoint
 
-HOST = "127.0.0.1"
 #: after the first failure, how long to keep listening for the failure's root cause
 FAILURE_GRACE_S = 0.3
 #: how long a terminated child gets before SIGKILL
@@ -62,6 +63,8 @@ def run(experiment: Experiment, on_event: OnEvent | None = None,
     if not isinstance(experiment, Experiment):
         raise TypeError(f"run() takes a ddlkit.Experiment, not {type(experiment).__name__}")
     _refuse_inside_worker("ddlkit.run()")
+    start_method()  # an unknown DDLKIT_START_METHOD is refused before anything starts
+    warn_if_oversubscribed(experiment.world_size)
     mode = MODES[experiment.mode]
     roles = [mode.role(r) for r in range(experiment.world_size)]
     checkpoint_dir = resume_path = None
@@ -118,6 +121,7 @@ def run_ranks(job: Callable[..., Any], world_size: int, timeout_s: float = 60.0,
     Failures raise :class:`~ddlkit.errors.WorkerFailed` exactly as in :func:`run`.
     """
     _refuse_inside_worker("ddlkit.runtime.run_ranks()")
+    start_method()
     session = _Session(job, ["worker"] * world_size, timeout_s, on_event)
     try:
         session.start()
@@ -125,24 +129,6 @@ def run_ranks(job: Callable[..., Any], world_size: int, timeout_s: float = 60.0,
     finally:
         session.end(session.status, None)
     return [session.outputs.get(r) for r in range(world_size)]
-
-
-def loopback_store() -> dist.TCPStore:
-    """The run's rendezvous store, listening on 127.0.0.1 only, on a port the OS picks.
-
-    ``TCPStore(host, 0)`` alone listens on every interface; binding the socket ourselves
-    and handing it over keeps the (unauthenticated) store off the network.
-    """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.bind((HOST, 0))
-        sock.listen(128)
-    except OSError:
-        sock.close()
-        raise
-    return dist.TCPStore(HOST, 0, is_master=True, wait_for_workers=False,
-                         timeout=timedelta(seconds=worker.GLOO_TIMEOUT_S),
-                         master_listen_fd=sock.detach())  # the store owns and closes it
 
 
 def _refuse_inside_worker(what: str) -> None:
@@ -169,6 +155,8 @@ class _Session:
         self.roles = roles
         self.procs: list[Any] = []
         self.conns: dict[Any, int] = {}
+        #: the parent's ends of the workers' lifelines, open while they may live
+        self.lifelines: list[Any] = []
         self.store: Any = None
         self.t0 = self.started = time.perf_counter()
         #: what the ranks reported; ranks in ``tolerated`` may be lost without failing
@@ -199,13 +187,17 @@ class _Session:
             return
         for rank in range(self.world):
             reader, writer = ctx.Pipe(duplex=False)
+            keep, give = lifeline.pair(ctx)
             proc = ctx.Process(
                 target=worker.main, name=f"ddlkit-rank{rank}", daemon=True,
-                args=(rank, self.world, self.job, self.store.port, prefix, writer, os.getpid()))
+                args=(rank, self.world, self.job, self.store.port, prefix, writer, os.getpid(),
+                      give))
             self.procs.append(proc)
             self.conns[reader] = rank
+            self.lifelines.append(keep)
             proc.start()
             writer.close()
+            give.close()
         self.started = time.perf_counter()
 
     # -- watch -----------------------------------------------------------------------
@@ -291,8 +283,9 @@ class _Session:
             self.members = []
         else:
             stop_processes(self.procs, TERMINATE_GRACE_S)
-            for conn in list(self.conns):
+            for conn in [*self.conns, *self.lifelines]:
                 conn.close()
+            self.lifelines.clear()
         self.conns.clear()
         self.store = None  # the master store closes its listening socket
 

@@ -32,7 +32,8 @@ from ddlkit.faults import LeaveRun
 from ddlkit.modes import MODES
 from ddlkit.runtime.collector import Collector
 from ddlkit.runtime.live import OnEvent
-from ddlkit.runtime.worker import GLOO_TIMEOUT_S, run_experiment
+from ddlkit.runtime.rendezvous import GLOO_TIMEOUT_S
+from ddlkit.runtime.worker import run_experiment
 
 #: how long rank 0 waits for the other ranks' reports after its own part is done
 GATHER_TIMEOUT_S = 30.0

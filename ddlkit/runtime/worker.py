@@ -8,12 +8,10 @@ that ends the process as soon as the parent is gone.
 from __future__ import annotations
 
 import os
-import select
 import signal
-import sys
-import threading
 import traceback
 from datetime import timedelta
+from multiprocessing.connection import Connection
 from typing import Any, Callable
 
 import torch
@@ -25,27 +23,12 @@ from ddlkit.comm.protocol import Failed, Reporter, RunRequest
 from ddlkit.config import Experiment
 from ddlkit.faults import FaultPlan, LeaveRun
 from ddlkit.modes import MODES
+from ddlkit.runtime.lifeline import watch_parent
+from ddlkit.runtime.rendezvous import GLOO_TIMEOUT_S, client_store, loopback_ifname
 from ddlkit.strategies.context import Context
 from ddlkit.train import checkpoint
 
-#: the loopback interface's name, for GLOO_SOCKET_IFNAME (local runs only)
-LOOPBACK_IFNAME = "lo0" if sys.platform == "darwin" else "lo"
-#: gloo's own timeout for any one operation (the default is 30 minutes)
-GLOO_TIMEOUT_S = 45.0
-
-
-def watch_parent(parent_pid: int) -> None:
-    """Exit this process at once if ``parent_pid`` dies (no orphans after a kernel crash)."""
-    try:
-        fd = os.pidfd_open(parent_pid)
-    except (ProcessLookupError, OSError):
-        os._exit(70)
-
-    def wait() -> None:
-        select.select([fd], [], [])
-        os._exit(70)
-
-    threading.Thread(target=wait, name="ddlkit-parent-watchdog", daemon=True).start()
+__all__ = ["GLOO_TIMEOUT_S", "main", "prepare_process", "run_experiment", "run_rank", "serve"]
 
 
 def run_experiment(config: dict[str, Any], comm: Communicator, reporter: Reporter,
@@ -66,10 +49,10 @@ def run_experiment(config: dict[str, Any], comm: Communicator, reporter: Reporte
     return mode.strategy()(ctx)
 
 
-def prepare_process(parent_pid: int) -> None:
+def prepare_process(parent_pid: int, lifeline: Connection) -> None:
     """Once per worker process: default SIGINT, a parent watchdog, one compute thread."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    watch_parent(parent_pid)
+    watch_parent(parent_pid, lifeline)
     torch.set_num_threads(1)
 
 
@@ -81,10 +64,11 @@ def run_rank(rank: int, world_size: int, job: Callable[[Communicator, Reporter],
     """
     try:
         # gloo listens on the address the host name resolves to unless told an interface:
-        # keep a local run's traffic on the loopback interface.
-        os.environ["GLOO_SOCKET_IFNAME"] = LOOPBACK_IFNAME
-        store = dist.PrefixStore(prefix, dist.TCPStore(
-            host, store_port, is_master=False, timeout=timedelta(seconds=GLOO_TIMEOUT_S)))
+        # keep a local run's traffic on the loopback interface (where it has a fixed name).
+        ifname = loopback_ifname()
+        if ifname is not None:
+            os.environ["GLOO_SOCKET_IFNAME"] = ifname
+        store = client_store(host, store_port, prefix)
         dist.init_process_group("gloo", store=store, rank=rank, world_size=world_size,
                                 timeout=timedelta(seconds=GLOO_TIMEOUT_S))
         recorder = Recorder(rank)
@@ -107,16 +91,17 @@ def run_rank(rank: int, world_size: int, job: Callable[[Communicator, Reporter],
 
 
 def main(rank: int, world_size: int, job: Callable[[Communicator, Reporter], Any],
-         store_port: int, prefix: str, conn: Any, parent_pid: int,
+         store_port: int, prefix: str, conn: Any, parent_pid: int, lifeline: Connection,
          host: str = "127.0.0.1") -> None:
     """Run ``job`` as one rank of a gloo group, then end the process with ``os._exit``.
 
     ``job`` must be importable (a module-level function, or a ``functools.partial`` of
     one); a function defined in a notebook cannot be sent to a worker. Arguments are
     plain values: a forkserver child keeps the forkserver's environment, so nothing may
-    be passed through ``os.environ``.
+    be passed through ``os.environ``. ``lifeline`` is this worker's end of its
+    :mod:`parent channel <ddlkit.runtime.lifeline>`.
     """
-    prepare_process(parent_pid)
+    prepare_process(parent_pid, lifeline)
     ended = run_rank(rank, world_size, job, store_port, prefix, conn, host)
     try:
         conn.close()
@@ -124,7 +109,7 @@ def main(rank: int, world_size: int, job: Callable[[Communicator, Reporter], Any
         os._exit(1 if ended == "error" else 0)
 
 
-def serve(conn: Any, parent_pid: int) -> None:
+def serve(conn: Any, parent_pid: int, lifeline: Connection) -> None:
     """A pooled worker: run one rank after another, as the pool's parent asks.
 
     Each request is a :class:`~ddlkit.comm.protocol.RunRequest` and gets a fresh
@@ -132,7 +117,7 @@ def serve(conn: Any, parent_pid: int) -> None:
     planned departure the process ends (its gloo state cannot be trusted), and the pool
     replaces it.
     """
-    prepare_process(parent_pid)
+    prepare_process(parent_pid, lifeline)
     code = 0
     try:
         while True:

@@ -67,3 +67,21 @@ def raise_on_rank(comm: Communicator, reporter: Any, rank: int) -> None:
     if comm.rank == rank:
         raise RuntimeError(f"deliberate failure on rank {rank}")
     comm.barrier()
+
+
+def process_facts(comm: Communicator, reporter: Any, dataset: str = "digits") -> dict[str, Any]:
+    """How this worker process was made: whether it has ``os.pidfd_open``, whether it
+    inherited the forkserver's preloaded modules, and whether loading ``dataset`` needed
+    scikit-learn (it does not when the on-disk dataset cache is warm)."""
+    import os
+    import sys
+
+    from ddlkit.data import load_dataset
+
+    had_sklearn = "sklearn" in sys.modules
+    load_dataset(dataset)
+    return {"pidfd": hasattr(os, "pidfd_open"),
+            "preloaded": "ddlkit.runtime.warm" in sys.modules,
+            "sklearn_before": had_sklearn,
+            "sklearn_after": "sklearn" in sys.modules,
+            "threads": torch.get_num_threads()}
