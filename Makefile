@@ -92,7 +92,8 @@ test: $(STAMP)
 # The engine's core tests (marker `portable`) as other platforms run them, on this machine:
 # without os.pidfd_open (macOS, Windows, Linux < 5.3: tests/portable/nopidfd/sitecustomize.py
 # removes it in every process), with the spawn start method (Windows, macOS), and with both.
-# Then tests/portable: the wheel installed outside the repo serves and grades the course.
+# Then the welcome notebook in a real kernel under spawn without pidfd, and tests/portable:
+# the wheel installed outside the repo serves and grades the course.
 # Each condition runs in its own temp folder, which must be empty afterwards, except for
 # torch's own compile cache (torchinductor_<user>, made when a torch.optim optimiser is built).
 PORTABLE_CONDITIONS := nopidfd spawn nopidfd+spawn
@@ -109,6 +110,10 @@ test-portable: $(STAMP)
 	  rm -rf $$tmp/pytest $$tmp/torchinductor_*; left=$$(ls -A $$tmp); rm -rf $$tmp; \
 	  if [ -n "$$left" ]; then echo "make test-portable ($$cond): left behind: $$left"; status=1; fi; \
 	done; \
+	echo "== make test-portable: the welcome notebook in a kernel, spawn and no pidfd"; \
+	tmp=$$(mktemp -d); TMPDIR=$$tmp DDLKIT_START_METHOD=spawn PYTHONPATH=$(NOPIDFD) \
+	  $(PY) -m pytest $(NBVAL_ARGS) -p no:cacheprovider $(NOTEBOOK_DIR)/00_welcome.ipynb \
+	  || status=$$?; rm -rf $$tmp; \
 	echo "== make test-portable: the wheel"; \
 	tmp=$$(mktemp -d); TMPDIR=$$tmp $(PY) -m pytest tests/portable -p no:cacheprovider \
 	  --basetemp=$$tmp/pytest || status=$$?; rm -rf $$tmp; \

@@ -137,3 +137,17 @@ def test_workers_are_made_as_the_environment_says() -> None:
         assert f["threads"] == 1
         if spawned:  # a fresh interpreter: the data came from the cache, not scikit-learn
             assert not f["sklearn_before"] and not f["sklearn_after"]
+
+
+def _nested_job() -> object:
+    def job(comm: object, reporter: object) -> int:
+        return 0
+    return job
+
+
+@pytest.mark.parametrize("job", [lambda comm, reporter: 0, _nested_job(),
+                                 functools.partial(_nested_job())])
+def test_a_job_workers_cannot_import_is_refused_before_any_process(
+        no_process_started: None, job: object) -> None:
+    with pytest.raises(TypeError, match="cannot import it.*top level of a .py module"):
+        run_ranks(job, 2)  # type: ignore[arg-type]

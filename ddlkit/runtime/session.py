@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import os
+import sys
 import threading
 import time
 import uuid
@@ -122,6 +123,7 @@ def run_ranks(job: Callable[..., Any], world_size: int, timeout_s: float = 60.0,
     """
     _refuse_inside_worker("ddlkit.runtime.run_ranks()")
     start_method()
+    check_importable(job)
     session = _Session(job, ["worker"] * world_size, timeout_s, on_event)
     try:
         session.start()
@@ -129,6 +131,26 @@ def run_ranks(job: Callable[..., Any], world_size: int, timeout_s: float = 60.0,
     finally:
         session.end(session.status, None)
     return [session.outputs.get(r) for r in range(world_size)]
+
+
+def check_importable(job: Callable[..., Any]) -> None:
+    """Refuse, before any process starts, a job a worker process could not import.
+
+    Workers are started by forkserver or spawn, never plain fork, so they receive the job
+    by name: a lambda, a nested function, or a function typed into a notebook cell (its
+    module, ``__main__``, has no file to import) cannot reach them."""
+    fn: Any = job
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    name = getattr(fn, "__qualname__", repr(fn))
+    module = getattr(fn, "__module__", None)
+    interactive = module == "__main__" and not hasattr(sys.modules.get("__main__"), "__file__")
+    if "<lambda>" in name or "<locals>" in name or interactive:
+        where = "in a notebook cell" if interactive else "inside another function"
+        raise TypeError(
+            f"the job {name} is defined {where}, so a worker process cannot import it. "
+            f"Define it at the top level of a .py module (for example one next to the "
+            f"notebook) and import it from there; functools.partial of it is fine.")
 
 
 def _refuse_inside_worker(what: str) -> None:
