@@ -73,6 +73,8 @@ FIELD_HELP: dict[str, str] = {
                       "(bandwidth-optimal), recursive doubling (latency-optimal) or gloo's",
     "dtype": "floating-point type of parameters and data",
     "timeout_s": "stop the run if it takes longer than this (seconds)",
+    "unresponsive_s": "end the run when a worker process sends no heartbeat for this long "
+                      "(seconds): it is frozen (stopped, swapping), not just slow",
     "faults": "planned faults, comma-separated: kill:RANK@STEP, drop:RANK@STEP, "
               "delay:RANK@STEP=SECONDS (e.g. kill:2@30)",
     "on_worker_loss": "what a parameter server does when a worker is lost: fail, continue, "

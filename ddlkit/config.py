@@ -99,6 +99,7 @@ class Experiment:
     allreduce_impl: str = "ring"
     dtype: str = "float32"
     timeout_s: float = 60.0
+    unresponsive_s: float = 10.0
     faults: tuple[str, ...] = ()
     on_worker_loss: str = "auto"
     checkpoint_every: int = 0
@@ -278,6 +279,8 @@ def _validate_basics(e: Experiment) -> None:
     _choice("allreduce_impl", e.allreduce_impl, ALLREDUCE_IMPLS)
     _choice("dtype", e.dtype, list(DTYPES))
     _float("timeout_s", e.timeout_s, 1.0, 24 * 3600.0)
+    # a worker beats every 0.5 s (runtime.lifeline): allow a few missed beats at least
+    _float("unresponsive_s", e.unresponsive_s, 2.0, 3600.0)
 
 
 def _validate_model(e: Experiment) -> None:

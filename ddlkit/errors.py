@@ -45,6 +45,27 @@ class WorkerFailed(RuntimeError):
         return f"rank {self.rank} ({self.role}) {how}"
 
 
+class WorkerUnresponsive(WorkerFailed):
+    """A worker process exists but has sent no heartbeat for longer than ``unresponsive_s``.
+
+    It is frozen, not dead: stopped (Ctrl-Z, SIGSTOP), or starved of CPU or memory. ddlkit
+    ends it, and the run. Attributes as :class:`WorkerFailed`, plus ``silent_s`` (how long
+    it had been silent), ``limit_s`` and ``doing`` (what it last reported)."""
+
+    def __init__(self, rank: int, silent_s: float, limit_s: float, doing: str,
+                 role: str = "worker") -> None:
+        self.silent_s = silent_s
+        self.limit_s = limit_s
+        self.doing = doing
+        super().__init__(rank, None, "", role=role)
+
+    def _describe(self) -> str:
+        return (f"rank {self.rank} ({self.role}) is unresponsive, not dead: its process "
+                f"exists but sent no heartbeat for {self.silent_s:.1f} s (unresponsive_s="
+                f"{self.limit_s:g}); it was {self.doing}. A stopped process (Ctrl-Z, SIGSTOP) "
+                f"or one starved of memory looks like this; ddlkit ended it and the run")
+
+
 class RunTimeout(RuntimeError):
     """A run took longer than its ``timeout_s``; every process was stopped."""
 

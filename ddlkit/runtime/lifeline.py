@@ -12,25 +12,33 @@ pidfd of the parent. A pipe's end survives in any process that inherited it, for
 a child the kernel forked for some other reason; a pidfd fires when the parent itself
 exits, whatever became of its file descriptors. Either signal ends the worker.
 
-Messages on the lifeline are reserved for the parent's future use (a heartbeat); today
-the watchdog reads and ignores them.
+The same channel carries the worker's **heartbeat** the other way: a thread sends one
+byte every :data:`HEARTBEAT_S` seconds for as long as the process can run at all. A busy
+process still beats (the thread needs the GIL for microseconds, and gloo and torch release
+it); a stopped one (SIGSTOP, Ctrl-Z) or one starved by swapping does not. The parent reads
+the beats (:mod:`ddlkit.runtime.liveness`) to tell a frozen rank from a slow one.
 """
 from __future__ import annotations
 
 import os
 import threading
+import time
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
 #: the exit code of a worker ended by its watchdog
 ORPHAN_EXIT_CODE = 70
+#: seconds between two heartbeats of a worker
+HEARTBEAT_S = 0.5
+BEAT = b"\x01"
 
 
 def pair(ctx: Any) -> tuple[Connection, Connection]:
-    """A new lifeline: ``(parent_end, worker_end)``. The parent keeps ``parent_end`` open
-    for as long as the worker may live, passes ``worker_end`` to the worker process, and
-    closes its own copy of ``worker_end`` once the process has started."""
-    worker_end, parent_end = ctx.Pipe(duplex=False)
+    """A new lifeline: ``(parent_end, worker_end)``, a two-way pipe. The parent keeps
+    ``parent_end`` open for as long as the worker may live and reads the heartbeats from it,
+    passes ``worker_end`` to the worker process, and closes its own copy of ``worker_end``
+    once the process has started."""
+    parent_end, worker_end = ctx.Pipe(duplex=True)
     return parent_end, worker_end
 
 
@@ -50,9 +58,8 @@ def open_pidfd(pid: int) -> int | None:
 
 
 def watch_parent(parent_pid: int, lifeline: Connection) -> None:
-    """Start the watchdog: end this process (``os._exit``) as soon as the parent is gone.
-
-    Called once, early, in every worker process."""
+    """Start the watchdog, which ends this process (``os._exit``) as soon as the parent is
+    gone, and the heartbeat. Called once, early, in every worker process."""
     try:
         pidfd = open_pidfd(parent_pid)
     except ProcessLookupError:
@@ -62,7 +69,16 @@ def watch_parent(parent_pid: int, lifeline: Connection) -> None:
         wait_until_gone(lifeline, pidfd)
         os._exit(ORPHAN_EXIT_CODE)
 
+    def beat() -> None:
+        while True:
+            try:
+                lifeline.send_bytes(BEAT)
+            except (OSError, ValueError):  # the parent is gone: the watchdog ends us
+                return
+            time.sleep(HEARTBEAT_S)
+
     threading.Thread(target=watch, name="ddlkit-parent-watchdog", daemon=True).start()
+    threading.Thread(target=beat, name="ddlkit-heartbeat", daemon=True).start()
 
 
 def wait_until_gone(lifeline: Connection, pidfd: int | None = None) -> None:

@@ -19,13 +19,14 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any, Callable
 
-from ddlkit.comm.protocol import Failed, Left, RunRequest
+from ddlkit.comm.protocol import EvalRow, Failed, Left, Progress, Ready, RunRequest
 from ddlkit.config import Experiment
-from ddlkit.errors import ConfigError, RunTimeout, WorkerFailed
+from ddlkit.errors import ConfigError, RunTimeout, WorkerFailed, WorkerUnresponsive
 from ddlkit.modes import MODES
 from ddlkit.runtime import lifeline, worker
 from ddlkit.runtime.collector import Collector
 from ddlkit.runtime.live import OnEvent
+from ddlkit.runtime.liveness import SPAWN_START_S, Liveness
 from ddlkit.runtime.pool import WorkerPool
 from ddlkit.runtime.processes import (
     start_method,
@@ -84,7 +85,8 @@ def run(experiment: Experiment, on_event: OnEvent | None = None,
                             checkpoint_dir=checkpoint_dir, resume_path=resume_path)
     tolerated = ({r for r in range(1, experiment.world_size)}
                  if mode.has_server and experiment.continues_after_worker_loss else set())
-    session = _Session(job, roles, experiment.timeout_s, on_event, tolerated, pool)
+    session = _Session(job, roles, experiment.timeout_s, on_event, tolerated, pool,
+                       unresponsive_s=experiment.unresponsive_s)
 
     def finish(**meta: Any) -> RunResult:
         result = session.result(experiment)
@@ -114,7 +116,8 @@ def run(experiment: Experiment, on_event: OnEvent | None = None,
 
 
 def run_ranks(job: Callable[..., Any], world_size: int, timeout_s: float = 60.0,
-              on_event: OnEvent | None = None) -> list[Any]:
+              on_event: OnEvent | None = None,
+              unresponsive_s: float = Experiment.unresponsive_s) -> list[Any]:
     """Run ``job(comm, reporter)`` on ``world_size`` fresh gloo ranks; return each rank's output.
 
     The low-level entry point behind :func:`run`, used for checks and exercises (for
@@ -124,7 +127,8 @@ def run_ranks(job: Callable[..., Any], world_size: int, timeout_s: float = 60.0,
     _refuse_inside_worker("ddlkit.runtime.run_ranks()")
     start_method()
     check_importable(job)
-    session = _Session(job, ["worker"] * world_size, timeout_s, on_event)
+    session = _Session(job, ["worker"] * world_size, timeout_s, on_event,
+                       unresponsive_s=unresponsive_s)
     try:
         session.start()
         session.monitor(None)
@@ -168,7 +172,8 @@ class _Session:
 
     def __init__(self, job: Callable[..., Any], roles: list[str], timeout_s: float,
                  on_event: OnEvent | None, tolerated: set[int] | None = None,
-                 pool: WorkerPool | None = None) -> None:
+                 pool: WorkerPool | None = None,
+                 unresponsive_s: float = Experiment.unresponsive_s) -> None:
         self.job = job
         self.pool = pool
         self.members: list[Any] = []
@@ -179,8 +184,16 @@ class _Session:
         self.conns: dict[Any, int] = {}
         #: the parent's ends of the workers' lifelines, open while they may live
         self.lifelines: list[Any] = []
+        self.unresponsive_s = unresponsive_s
+        #: the lifelines still open, by rank; ranks ended for silence, and why
+        self.beating: dict[Any, int] = {}
+        self.frozen: dict[int, str] = {}
+        #: what each rank last reported, and the run's latest step, for error messages
+        self.doing: dict[int, str] = {}
+        self.run_step = 0
         self.store: Any = None
         self.t0 = self.started = time.perf_counter()
+        self.liveness = Liveness(self.t0, unresponsive_s)
         #: what the ranks reported; ranks in ``tolerated`` may be lost without failing
         self.col = Collector(roles, self.t0, on_event, tolerated)
         self.status = "ok"
@@ -203,9 +216,10 @@ class _Session:
             for rank, m in enumerate(self.members):
                 self.procs.append(m.proc)
                 self.conns[m.conn] = rank
+                self.lifelines.append(m.lifeline)
                 m.conn.send(RunRequest(rank, self.world, self.job, self.store.port, prefix,
                                        HOST))
-            self.started = time.perf_counter()
+            self._start_clock(allowance_s=0.0)  # pooled workers are running already
             return
         for rank in range(self.world):
             reader, writer = ctx.Pipe(duplex=False)
@@ -220,7 +234,13 @@ class _Session:
             proc.start()
             writer.close()
             give.close()
+        self._start_clock(allowance_s=SPAWN_START_S if ctx.get_start_method() == "spawn"
+                          else 0.0)
+
+    def _start_clock(self, allowance_s: float) -> None:
         self.started = time.perf_counter()
+        self.liveness = Liveness(self.started, self.unresponsive_s, allowance_s)
+        self.beating = {line: rank for rank, line in enumerate(self.lifelines)}
 
     # -- watch -----------------------------------------------------------------------
     def monitor(self, stop: threading.Event | None) -> None:
@@ -240,7 +260,10 @@ class _Session:
                 self.status = "stopped"
                 return
             wait_s = min(POLL_S, max(0.0, deadline - now))
-            for obj in wait(list(self.conns) + list(sentinels), timeout=wait_s):
+            beating = self.beating
+            for obj in wait(list(self.conns) + list(sentinels) + list(beating), timeout=wait_s):
+                if obj in beating:
+                    continue  # read below, with every other lifeline
                 if obj in self.conns:
                     self._read(obj, pending, failures)
                 elif obj in sentinels:
@@ -249,9 +272,28 @@ class _Session:
                     if rank in pending:
                         pending.discard(rank)
                         if rank in self.col.tolerated:
-                            self.col.lose(rank, how=_exit_text(self.procs[rank].exitcode))
+                            how = self.frozen.get(rank) or _exit_text(self.procs[rank].exitcode)
+                            self.col.lose(rank, how=how)
                         else:
                             failures.append((time.perf_counter(), rank))
+            self._check_heartbeats(pending, sentinels)
+
+    def _check_heartbeats(self, pending: set[int], sentinels: dict[Any, int]) -> None:
+        """Read every heartbeat; end a rank that has gone silent. A rank whose loss the
+        run tolerates is ended, then lost as a dead one is; any other fails the run."""
+        now = time.perf_counter()
+        for line, rank in list(self.beating.items()):
+            if not self.liveness.drain(rank, line, now):
+                del self.beating[line]  # the process has ended: its sentinel says how
+        running = {r for r in pending if self.procs[r].sentinel in sentinels}
+        for rank, silent in self.liveness.frozen(running - set(self.frozen), now):
+            limit = self.liveness.limit(rank)
+            doing = self._doing(rank)
+            if rank not in self.col.tolerated:
+                raise WorkerUnresponsive(rank, silent, limit, doing, role=self.roles[rank])
+            self.frozen[rank] = (f"unresponsive: no heartbeat for {silent:.1f} s "
+                                 f"(unresponsive_s={limit:g}) while {doing}; ended by ddlkit")
+            self.procs[rank].kill()  # its sentinel then reports it lost
 
     def _drain(self, rank: int, pending: set[int], failures: list[tuple[float, int]]) -> None:
         """Read what an exited rank left in its pipe before judging how it ended."""
@@ -268,11 +310,32 @@ class _Session:
             conn.close()
             return
         self.col.feed(msg)
+        self._note_doing(msg)
         if msg.ends_rank:
             pending.discard(msg.rank)
         if isinstance(msg, Failed) or (isinstance(msg, Left)
                                        and msg.rank not in self.col.tolerated):
             failures.append((time.perf_counter(), msg.rank))
+
+    def _note_doing(self, msg: Any) -> None:
+        if isinstance(msg, Ready):
+            self.doing[msg.rank] = "joined"
+        elif isinstance(msg, Progress):
+            self.doing[msg.rank] = f"training: its step {msg.step} of {msg.total} was done"
+            self.run_step = max(self.run_step, msg.step)
+        elif isinstance(msg, EvalRow):
+            self.doing[msg.rank] = "training, just after an evaluation"
+
+    def _doing(self, rank: int) -> str:
+        """What ``rank`` was doing, as far as the parent knows, for an error message."""
+        own = self.doing.get(rank)
+        if own is None:
+            return "starting up: it had not yet joined the process group"
+        if own != "joined":
+            return own
+        if self.run_step:
+            return f"training: the run had reached step {self.run_step}"
+        return "past start-up, before the first step"
 
     def _failure(self, failures: list[tuple[float, int]]) -> WorkerFailed:
         """Blame the root cause: a killed rank first, then one that raised its own error
@@ -314,6 +377,11 @@ class _Session:
     def result(self, exp: Experiment) -> RunResult:
         """Everything collected so far, as a :class:`RunResult` (partial after a failure)."""
         return self.col.result(exp, self.status, self.error, self.error_detail, self.wall)
+
+
+def _row_step(row: dict[str, Any]) -> str:
+    step = row.get("step")
+    return f"step {step}" if step is not None else "no step number"
 
 
 def _exit_text(code: int | None) -> str:

@@ -85,3 +85,14 @@ def process_facts(comm: Communicator, reporter: Any, dataset: str = "digits") ->
             "sklearn_before": had_sklearn,
             "sklearn_after": "sklearn" in sys.modules,
             "threads": torch.get_num_threads()}
+
+
+def busy(comm: Communicator, reporter: Any, seconds: float) -> int:
+    """Hold the CPU (and the GIL, between bytecodes) in pure Python for ``seconds``: a rank
+    that is slow but alive, which the heartbeat must not mistake for a frozen one."""
+    import time
+
+    end, n = time.perf_counter() + seconds, 0
+    while time.perf_counter() < end:
+        n += 1
+    return n

@@ -21,8 +21,8 @@ from ddlkit.errors import ConfigError
 FILENAME = "checkpoint.pt"
 FOLDER = "checkpoints"
 #: fields that may differ between the interrupted run and its resumption
-MAY_CHANGE = frozenset({"steps", "eval_every", "timeout_s", "faults", "checkpoint_every",
-                        "on_worker_loss", "worker_delays"})
+MAY_CHANGE = frozenset({"steps", "eval_every", "timeout_s", "unresponsive_s", "faults",
+                        "checkpoint_every", "on_worker_loss", "worker_delays"})
 
 
 def save(directory: str | os.PathLike[str], state: dict[str, Any]) -> Path:
