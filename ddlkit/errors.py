@@ -21,16 +21,18 @@ class WorkerFailed(RuntimeError):
     """A worker process raised, crashed or was killed during a run.
 
     Attributes: ``rank`` (the failed rank), ``exitcode`` (negative: killed by that
-    signal), ``traceback`` (the worker's traceback text, if it could send one) and
-    ``result`` (the partial :class:`~ddlkit.runtime.result.RunResult`, when one was built).
+    signal), ``traceback`` (the worker's traceback text, if it could send one), ``note``
+    (when it happened, if that matters) and ``result`` (the partial
+    :class:`~ddlkit.runtime.result.RunResult`, when one was built).
     """
 
     def __init__(self, rank: int, exitcode: int | None, traceback: str = "",
-                 role: str = "worker") -> None:
+                 role: str = "worker", note: str = "") -> None:
         self.rank = rank
         self.exitcode = exitcode
         self.traceback = traceback
         self.role = role
+        self.note = note
         self.result: Any = None
         super().__init__(self._describe())
 
@@ -42,7 +44,7 @@ class WorkerFailed(RuntimeError):
             how = f"raised {last}"
         else:
             how = f"exited with code {self.exitcode}"
-        return f"rank {self.rank} ({self.role}) {how}"
+        return f"rank {self.rank} ({self.role}) {how}" + (f" {self.note}" if self.note else "")
 
 
 class WorkerUnresponsive(WorkerFailed):

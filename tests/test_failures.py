@@ -170,3 +170,39 @@ def test_two_runs_at_once_from_two_processes(tmp_path: Path) -> None:
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, err
         assert out.strip() == "ok 30"
+
+
+class KillAtFirstReady:
+    """Kill rank ``victim`` the moment any rank reports it joined: the others may still be
+    forming the process group (the case that used to hang until the timeout)."""
+
+    def __init__(self, victim: int) -> None:
+        self.victim = victim
+        self.killed_at: float | None = None
+        self.lost: list[int] = []
+
+    def __call__(self, event: object) -> None:
+        import multiprocessing
+
+        if isinstance(event, RankLost):
+            self.lost.append(event.rank)
+        if isinstance(event, RankReady) and self.killed_at is None:
+            for p in multiprocessing.active_children():
+                if p.name == f"ddlkit-rank{self.victim}" and p.pid is not None:
+                    os.kill(p.pid, KILL)
+                    self.killed_at = time.monotonic()
+
+
+@pytest.mark.parametrize("attempt", range(4))
+def test_a_worker_killed_during_start_up_never_hangs_or_blames_another(attempt: int) -> None:
+    hook = KillAtFirstReady(victim=2)
+    exp = ddlkit.Experiment(mode="async", workers=3, dataset="iris", steps=300, eval_every=100,
+                            seed=attempt, timeout_s=60.0)
+    try:
+        result = ddlkit.run(exp, on_event=hook)
+    except ddlkit.WorkerFailed as err:  # it died before joining: the group cannot form
+        assert hook.killed_at is not None and time.monotonic() - hook.killed_at < 10.0
+        assert err.rank == 2 and "during start-up" in str(err)
+    else:  # it had joined: async carries on without it
+        assert result.status == "ok" and set(hook.lost) == {2}
+        assert [lost["rank"] for lost in result.lost] == [2]

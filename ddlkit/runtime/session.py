@@ -191,6 +191,10 @@ class _Session:
         #: what each rank last reported, and the run's latest step, for error messages
         self.doing: dict[int, str] = {}
         self.run_step = 0
+        #: ranks that joined the process group. A rank lost before it joined is never
+        #: tolerated: the others wait for it inside init_process_group, so the group
+        #: cannot form, and the run fails at once naming it.
+        self.ready: set[int] = set()
         self.store: Any = None
         self.t0 = self.started = time.perf_counter()
         self.liveness = Liveness(self.t0, unresponsive_s)
@@ -217,8 +221,15 @@ class _Session:
                 self.procs.append(m.proc)
                 self.conns[m.conn] = rank
                 self.lifelines.append(m.lifeline)
-                m.conn.send(RunRequest(rank, self.world, self.job, self.store.port, prefix,
-                                       HOST))
+            for rank, m in enumerate(self.members):
+                try:
+                    m.conn.send(RunRequest(rank, self.world, self.job, self.store.port,
+                                           prefix, HOST))
+                except (OSError, ValueError):  # it died after the pool handed it out
+                    m.proc.join(1.0)
+                    raise WorkerFailed(rank, m.proc.exitcode, "its pooled worker process "
+                                       "ended before the run could start",
+                                       role=self.roles[rank]) from None
             self._start_clock(allowance_s=0.0)  # pooled workers are running already
             return
         for rank in range(self.world):
@@ -271,7 +282,7 @@ class _Session:
                     self._drain(rank, pending, failures)
                     if rank in pending:
                         pending.discard(rank)
-                        if rank in self.col.tolerated:
+                        if rank in self.col.tolerated and rank in self.ready:
                             how = self.frozen.get(rank) or _exit_text(self.procs[rank].exitcode)
                             self.col.lose(rank, how=how)
                         else:
@@ -289,7 +300,7 @@ class _Session:
         for rank, silent in self.liveness.frozen(running - set(self.frozen), now):
             limit = self.liveness.limit(rank)
             doing = self._doing(rank)
-            if rank not in self.col.tolerated:
+            if rank not in self.col.tolerated or rank not in self.ready:
                 raise WorkerUnresponsive(rank, silent, limit, doing, role=self.roles[rank])
             self.frozen[rank] = (f"unresponsive: no heartbeat for {silent:.1f} s "
                                  f"(unresponsive_s={limit:g}) while {doing}; ended by ddlkit")
@@ -320,6 +331,7 @@ class _Session:
     def _note_doing(self, msg: Any) -> None:
         if isinstance(msg, Ready):
             self.doing[msg.rank] = "joined"
+            self.ready.add(msg.rank)
         elif isinstance(msg, Progress):
             self.doing[msg.rank] = f"training: its step {msg.step} of {msg.total} was done"
             self.run_step = max(self.run_step, msg.step)
@@ -352,8 +364,14 @@ class _Session:
 
         _, rank = min(failures, key=rank_of)
         self.procs[rank].join(timeout=1.0)
+        note = ""
+        if rank not in self.ready:
+            note = "during start-up, before it joined the process group"
+            if rank in self.col.tolerated:
+                note += (": the other ranks wait for every rank there, so the group could "
+                         "not form (a lost worker is survived only once training has begun)")
         return WorkerFailed(rank, self.procs[rank].exitcode, self.col.errors.get(rank, ""),
-                            role=self.roles[rank])
+                            role=self.roles[rank], note=note)
 
     # -- finish ------------------------------------------------------------------------
     def end(self, status: str, error: str | None, detail: str | None = None) -> None:
