@@ -96,3 +96,24 @@ def test_a_slow_or_busy_rank_is_not_mistaken_for_a_frozen_one() -> None:
 def test_unresponsive_s_is_validated() -> None:
     with pytest.raises(ddlkit.ConfigError, match="unresponsive_s"):
         ddlkit.Experiment(unresponsive_s=0.5)
+
+
+def test_a_pool_worker_frozen_between_runs_is_named_and_replaced() -> None:
+    from ddlkit.runtime.pool import WorkerPool
+
+    exp = ddlkit.Experiment(mode="sync", workers=2, dataset="iris", steps=5, eval_every=5,
+                            unresponsive_s=3.0)
+    with WorkerPool(3) as pool:
+        victim = pool.pids[1]
+        os.kill(victim, signal.SIGSTOP)  # frozen while idle: the pool cannot tell
+        try:
+            t0 = time.monotonic()
+            with pytest.raises(ddlkit.WorkerUnresponsive) as info:
+                ddlkit.run(exp, pool=pool)
+            assert time.monotonic() - t0 < 3.0 + 10.0
+            assert info.value.rank == 1 and "not yet joined" in str(info.value)
+        finally:
+            if running(victim):
+                os.kill(victim, signal.SIGCONT)
+        assert victim not in pool.pids
+        assert ddlkit.run(exp, pool=pool).status == "ok"
