@@ -436,5 +436,6 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
         args.parser.error(f"argument --workers: {args.workers} is not allowed: "
                           "a whole number from 1 to 16")
     report = check(workers=args.workers)
-    print(report)
+    encoding = sys.stdout.encoding or "utf-8"  # a Windows pipe may not take ✓ or →
+    print(str(report).encode(encoding, errors="replace").decode(encoding))
     return EXIT_OK if report.ok else EXIT_FAILED

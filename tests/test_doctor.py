@@ -3,6 +3,7 @@
 test_machine.py, the process listing without /proc in test_procs.py."""
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -95,6 +96,18 @@ def test_cli_doctor_prints_the_report_and_exits_by_it(
     out = capsys.readouterr().out
     assert "1 of 2 set-up checks failed" in out and "what to do: mend it" in out
     assert seen == [2, 3]
+
+
+def test_cli_doctor_prints_on_a_console_that_lacks_the_symbols(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    row = doctor.SetupCheck("x", False, "sync · 2 workers ✓", 0.0, hint="Kernel → Restart")
+    monkeypatch.setattr(doctor, "check", lambda workers=2: doctor.Report((row,)))
+    console = io.TextIOWrapper(io.BytesIO(), encoding="cp1252")  # a Windows pipe
+    monkeypatch.setattr(sys, "stdout", console)
+    assert main(["doctor"]) == 1
+    console.flush()
+    text = console.buffer.getvalue().decode("cp1252")
+    assert "sync · 2 workers ?" in text and "Kernel ? Restart" in text
 
 
 @pytest.mark.parametrize("value", ["0", "17", "two"])
