@@ -1,5 +1,6 @@
 """The ways in: the welcome notebook's first cell says how to install ddlkit in a bare kernel
-(Colab, JupyterHub) and stops, with the commands of ``ddlkit.tools.machine``."""
+(Colab, JupyterHub) and stops, and the README and the notebook give the same commands as
+``ddlkit.tools.machine`` (one placeholder URL for the repository)."""
 from __future__ import annotations
 
 import json
@@ -61,3 +62,18 @@ def test_the_guard_is_all_the_first_cell_does() -> None:
     source = first_code_cell()
     assert source.startswith("try:")
     assert len(source.splitlines()) <= 15  # notebooks are prose and calls
+
+
+@pytest.mark.parametrize("command", [machine.PIP_INSTALL_DDLKIT, machine.PIP_INSTALL_TORCH])
+def test_readme_and_notebook_give_the_same_install_commands(command: str) -> None:
+    assert command in (ROOT / "README.md").read_text(encoding="utf-8")
+    assert command in first_code_cell()
+
+
+def test_readme_documents_every_way_in() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for text in ("make lab", "make test", "make test-portable", "wsl --install",
+                 "ddlkit course my-course", "ddlkit lab my-course", "ddlkit grade ex01",
+                 "environment.yml", "%pip install", "Restart session", "ddlkit doctor",
+                 "DDLKIT_START_METHOD", "forkserver", "spawn"):
+        assert text in readme, f"README.md does not mention {text!r}"
