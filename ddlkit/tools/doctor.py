@@ -142,7 +142,7 @@ def check(workers: int = 2) -> Report:
         run_check("worker start method", lambda: _start_method(facts.system), ""),
         run_check("free port on 127.0.0.1", _free_port,
                   "a firewall or sandbox forbids listening on 127.0.0.1; allow local "
-                  "connections (ddlkit never listens on a network interface)"),
+                  "connections (ddlkit's processes talk over 127.0.0.1 only)"),
         run_check(f"{workers} workers start and talk" if workers > 1
                   else "1 worker starts and talks",
                   _advised(lambda: _workers_talk(workers), facts),
