@@ -16,10 +16,10 @@ import subprocess
 import sys
 from multiprocessing import forkserver
 
-from report import Row, median, paired_ratio, script_main
+from report import Row, median, paired_ratio, script_main, skipped
 
 import ddlkit
-from ddlkit.bench.memory import PeakSampler, pss_bytes
+from ddlkit.bench.memory import PeakSampler, pss_bytes, unavailable
 from ddlkit.runtime.live import RankReady
 
 WORKERS = 8
@@ -55,6 +55,10 @@ def run_sampled(steps: int) -> tuple[list[int], int]:
 
 
 def measure(quick: bool = False, repeats: int = 3) -> list[Row]:
+    setting = f"allreduce, {WORKERS} workers, MLP 64-64-10"
+    reason = unavailable()
+    if reason is not None:  # macOS, Windows: no /proc
+        return [skipped("6", "peak memory", setting, reason)]
     base: list[int] = []
     per_worker: list[float] = []
     whole: list[float] = []
@@ -63,7 +67,6 @@ def measure(quick: bool = False, repeats: int = 3) -> list[Row]:
         rss, pss = run_sampled(steps=20 if quick else 200)
         per_worker.append(median(rss))
         whole.append(pss)
-    setting = f"allreduce, {WORKERS} workers, MLP 64-64-10"
     b = median(base)
     return [
         Row("6", "peak RSS per worker", setting, value=f"{median(per_worker) / MB:.0f} MB",

@@ -7,7 +7,8 @@ checked before any process starts; a bad one exits with code 2 and names its fla
 Exit codes: 0 done, 1 a worker failed or the run timed out, 2 bad arguments, 130 Ctrl-C.
 
 ``grade ex03`` runs one exercise's checks against the learner's file (exit 0 when all
-pass, 1 otherwise); ``exercises build`` regenerates ``exercises/`` from ``solutions/``.
+pass, 1 otherwise); ``exercises build`` regenerates ``exercises/`` from ``solutions/``;
+``doctor`` prints the set-up check (exit 0 when every check passes, 1 otherwise).
 """
 from __future__ import annotations
 
@@ -181,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_parser(commands)
     _add_grade_parser(commands)
     _add_exercises_parser(commands)
+    _add_doctor_parser(commands)
     return parser
 
 
@@ -239,6 +241,18 @@ def _add_exercises_parser(commands: Any) -> None:
     build.set_defaults(handler=_cmd_exercises_build, parser=build)
     listing = actions.add_parser("list", help="list the exercises", allow_abbrev=False)
     listing.set_defaults(handler=_cmd_exercises_list, parser=listing)
+
+
+def _add_doctor_parser(commands: Any) -> None:
+    p = commands.add_parser(
+        "doctor", help="check that this machine can run the course",
+        description="Run the set-up check: the platform, Python, torch, gloo, the worker "
+        "start method, a free port, real workers that talk and train, and nothing left "
+        "running. Each failed check says what to do. Exit code 0 when every check passes, "
+        "1 otherwise.", epilog="example: ddlkit doctor --workers 4", allow_abbrev=False)
+    p.add_argument("--workers", type=_int_arg, default=2, metavar="N",
+                   help="worker processes the checks start, 1 to 16 (default: 2)")
+    p.set_defaults(handler=_cmd_doctor, parser=p)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -414,3 +428,16 @@ def _cmd_exercises_list(args: argparse.Namespace) -> int:
     for ex in all_exercises():
         print(f"{ex.key}  {ex.filename:<28} {ex.title}")
     return EXIT_OK
+
+
+# -- doctor ----------------------------------------------------------------------------------
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from ddlkit.tools.doctor import check  # imports torch
+
+    if not 1 <= args.workers <= 16:
+        args.parser.error(f"argument --workers: {args.workers} is not allowed: "
+                          "a whole number from 1 to 16")
+    report = check(workers=args.workers)
+    encoding = sys.stdout.encoding or "utf-8"  # a Windows pipe may not take ✓ or →
+    print(str(report).encode(encoding, errors="replace").decode(encoding))
+    return EXIT_OK if report.ok else EXIT_FAILED

@@ -5,18 +5,36 @@ forkserver child shares the pages it inherited (torch, the datasets) with the se
 and its siblings, so RSS counts those pages once per worker; ``Pss`` in
 ``/proc/<pid>/smaps_rollup`` splits each shared page among the processes sharing it, so
 the PSS of all processes adds up to what the machine really spends.
+
+macOS and Windows have no /proc: there :func:`unavailable` says so, the readings are None
+and :class:`PeakSampler` refuses to start with :class:`MemoryUnavailable`.
 """
 from __future__ import annotations
 
+import sys
 import threading
 from pathlib import Path
 
 KB = 1024
+#: where Linux lists processes; a test points it at a missing folder
+PROC = Path("/proc")
+
+
+class MemoryUnavailable(RuntimeError):
+    """This platform has no /proc, so per-process peak memory cannot be measured here."""
+
+
+def unavailable() -> str | None:
+    """Why memory cannot be measured on this platform, or None where it can."""
+    if PROC.is_dir():
+        return None
+    return (f"peak memory is read from Linux's /proc, which this platform ({sys.platform}) "
+            "does not have: the measurement is unavailable here")
 
 
 def _status_kb(pid: int, key: str) -> int | None:
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        for line in (PROC / str(pid) / "status").read_text().splitlines():
             if line.startswith(key + ":"):
                 return int(line.split()[1])
     except (OSError, ValueError, IndexError):
@@ -25,15 +43,16 @@ def _status_kb(pid: int, key: str) -> int | None:
 
 
 def peak_rss_bytes(pid: int) -> int | None:
-    """Peak RSS of a live process so far (None if it is gone)."""
+    """Peak RSS of a live process so far (None if it is gone, or there is no /proc)."""
     kb = _status_kb(pid, "VmHWM")
     return None if kb is None else kb * KB
 
 
 def pss_bytes(pid: int) -> int | None:
-    """Current proportional set size of a live process (None if it is gone)."""
+    """Current proportional set size of a live process (None if it is gone, or there is
+    no /proc)."""
     try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        for line in (PROC / str(pid) / "smaps_rollup").read_text().splitlines():
             if line.startswith("Pss:"):
                 return int(line.split()[1]) * KB
     except (OSError, ValueError, IndexError):
@@ -50,6 +69,9 @@ class PeakSampler:
     """
 
     def __init__(self, interval_s: float = 0.01) -> None:
+        reason = unavailable()
+        if reason is not None:
+            raise MemoryUnavailable(reason)
         self.interval_s = interval_s
         self.peak_rss: dict[int, int] = {}
         self.peak_pss: dict[int, int] = {}

@@ -1,1 +1,3 @@
-"""Tools around the course: ``doctor`` (is this machine ready?) and its checks."""
+"""Tools around the course: ``doctor`` (is this machine ready?), the platform facts and
+advice it gives (``machine``), its process listing on every platform (``procs``) and the jobs
+its checks run on real ranks (``checks``)."""

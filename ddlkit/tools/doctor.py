@@ -1,23 +1,29 @@
 """The set-up check: can this machine run the course?
 
 ``ddlkit.tools.doctor.check()`` runs every check a learner needs on a fresh laptop, each on its
-own, and returns a :class:`Report` with one row per check: Python, torch, gloo, the
-forkserver start method, a free port on 127.0.0.1, workers that start and talk, a tiny
-real training run, and that nothing is left running afterwards. A check that fails is
-reported with what went wrong and a hint of what to do; it never raises.
+own, and returns a :class:`Report` with one row per check: the platform, Python, torch,
+gloo, the worker start method, a free port on 127.0.0.1, workers that start and talk, a
+tiny real training run, and that nothing is left running afterwards. A check that fails is
+reported with what went wrong and a hint of what to do, fitted to the platform
+(:mod:`ddlkit.tools.machine`); it never raises. ``ddlkit doctor`` prints the same report.
 """
 from __future__ import annotations
 
 import html
+import importlib
 import math
-import multiprocessing
 import os
 import socket
 import sys
 import time
+import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
+
+from ddlkit.errors import ConfigError, OversubscribedWarning
+from ddlkit.runtime import processes
+from ddlkit.tools import machine, procs
+from ddlkit.tools.machine import Platform
 
 #: the oldest Python ddlkit supports (pyproject's requires-python)
 MIN_PYTHON = (3, 10)
@@ -88,16 +94,27 @@ class Report:
                 f"<table>{head}{''.join(rows)}</table>")
 
 
+class CheckFailed(RuntimeError):
+    """A check's failure that brings its own hint, replacing the row's usual one."""
+
+    def __init__(self, detail: str, hint: str) -> None:
+        super().__init__(detail)
+        self.hint = hint
+
+
 def run_check(name: str, check: Callable[[], str], hint: str) -> SetupCheck:
     """Run one check: ``check()`` returns a detail line on success and raises on failure.
 
     Any exception becomes a failed row that names it (a KeyboardInterrupt still stops
-    everything), so one broken check cannot hide the others.
+    everything), so one broken check cannot hide the others. A :class:`CheckFailed`
+    gives the row its detail and hint as they are.
     """
     t0 = time.perf_counter()
     try:
         detail = check()
         ok = True
+    except CheckFailed as exc:
+        detail, ok, hint = str(exc), False, exc.hint
     except Exception as exc:  # noqa: BLE001 - every failure becomes a readable row
         detail, ok = _describe(exc), False
     return SetupCheck(name, ok, detail, time.perf_counter() - t0, "" if ok else hint)
@@ -113,32 +130,49 @@ def check(workers: int = 2) -> Report:
     """Run every set-up check with ``workers`` worker processes; returns the report."""
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 16:
         raise ValueError(f"workers: {workers!r} is not allowed; use a whole number from 1 to 16")
+    facts = machine.detect(cores=processes.usable_cores())
     restart = "restart the kernel (Kernel → Restart Kernel) and run the check again"
     rows = [
+        run_check("platform", facts.describe, ""),
         run_check("Python version", _python,
                   f"ddlkit needs Python {MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer: "
                   "make distclean, then make lab PYTHON=python3.11"),
-        run_check("torch build", _torch,
-                  "install the CPU build of torch into .venv: .venv/bin/pip install torch "
-                  "--index-url https://download.pytorch.org/whl/cpu (see the README)"),
-        run_check("gloo backend", _gloo,
-                  "this torch has no gloo backend; install the official CPU wheel of torch "
-                  "(see the README)"),
-        run_check("forkserver start method", _forkserver,
-                  "this platform cannot start workers with forkserver (Windows?); ddlkit falls "
-                  "back to spawn, which is slower; use Linux, macOS or WSL for the course"),
+        run_check("torch build", _torch, machine.torch_hint(facts)),
+        run_check("gloo backend", _gloo, machine.gloo_hint(facts)),
+        run_check("worker start method", lambda: _start_method(facts.system), ""),
         run_check("free port on 127.0.0.1", _free_port,
                   "a firewall or sandbox forbids listening on 127.0.0.1; allow local "
-                  "connections (ddlkit never listens on a network interface)"),
-        run_check(f"{workers} workers start and talk", lambda: _workers_talk(workers),
+                  "connections (ddlkit's processes talk over 127.0.0.1 only)"),
+        run_check(f"{workers} workers start and talk" if workers > 1
+                  else "1 worker starts and talks",
+                  _advised(lambda: _workers_talk(workers), facts),
                   f"{restart}; if it fails again, the detail names the worker and its error"),
-        run_check("a tiny training run", lambda: _tiny_run(workers),
+        run_check("a tiny training run", _advised(lambda: _tiny_run(workers), facts),
                   f"{restart}; if it fails again, run `python -m pytest tests` in a terminal "
                   "and report the first failure"),
         run_check("nothing left running", _nothing_left,
                   f"{restart}: that ends every process it started"),
     ]
     return Report(tuple(rows))
+
+
+def _advised(check: Callable[[], str], facts: Platform) -> Callable[[], str]:
+    """``check``, with a failure that says the platform cannot run gloo given the advice
+    for this platform instead of the row's usual hint."""
+    def advised() -> str:
+        try:
+            return check()
+        except ConfigError as exc:
+            if exc.field != processes.START_METHOD_ENV:
+                raise
+            raise CheckFailed(_describe(exc), "fix the worker start method first (its row "
+                              "says how)") from exc
+        except Exception as exc:
+            hint = machine.error_hint(f"{exc}\n{getattr(exc, 'traceback', '')}", facts)
+            if hint is None:
+                raise
+            raise CheckFailed(_describe(exc), hint) from exc
+    return advised
 
 
 # -- the checks: each returns a detail line, or raises with a readable message --------
@@ -173,11 +207,13 @@ def _gloo() -> str:
     return "torch.distributed with the gloo backend"
 
 
-def _forkserver() -> str:
-    methods = multiprocessing.get_all_start_methods()
-    if "forkserver" not in methods:
-        raise RuntimeError(f"start methods here: {', '.join(methods)}")
-    return f"available (start methods: {', '.join(methods)})"
+def _start_method(system: str) -> str:
+    try:
+        method = processes.start_method()
+    except ConfigError as err:
+        raise CheckFailed(_describe(err), machine.start_method_hint(system)) from err
+    return machine.start_method_reason(
+        method, os.environ.get(processes.START_METHOD_ENV, ""), system)
 
 
 def _free_port() -> str:
@@ -210,15 +246,20 @@ def _tiny_run(workers: int) -> str:
 
     exp = Experiment(mode="sync", workers=workers, dataset="digits", model="linear",
                      batch_size=8, steps=3, eval_every=3, timeout_s=60.0)
-    result = run(exp)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", OversubscribedWarning)
+        result = run(exp)
+    shared = next((w.message for w in caught if isinstance(w.message, OversubscribedWarning)),
+                  None)
     if result.status != "ok":
         raise RuntimeError(f"status {result.status}: {result.error}")
     params = result.final_params
     if params is None or not all(math.isfinite(float(p)) for p in params):
         raise RuntimeError("the run returned no finite parameters")
     loss = result.final.get("test_loss")
+    note = f"; {str(shared).split(':')[0]}: it works, timings are shared" if shared else ""
     return (f"{exp.label()}, {exp.steps} steps in {result.wall_time_s:.2f} s, "
-            f"test loss {loss:.3f}")
+            f"test loss {loss:.3f}{note}")
 
 
 def _nothing_left() -> str:
@@ -228,61 +269,36 @@ def _nothing_left() -> str:
         time.sleep(0.05)
         left = _leftover_processes()
     if left:
-        described = ", ".join(f"{pid} ({_command(pid)})" for pid in sorted(left))
+        described = ", ".join(f"{pid} ({procs.command(pid)})" for pid in sorted(left))
         raise RuntimeError(f"still running: {described}")
-    return "no worker or other child process is left running"
+    return f"no worker or other child process is left running (as {procs.source()} tells)"
 
 
 def _leftover_processes() -> set[int]:
-    """Live descendants of this process, except multiprocessing's forkserver and tracker."""
-    from multiprocessing import forkserver, resource_tracker
+    """Live descendants of this process, except multiprocessing's forkserver and tracker
+    (see :mod:`ddlkit.tools.procs` for what each platform can tell)."""
+    from multiprocessing import active_children
 
     from ddlkit.runtime import pool
 
-    helpers = {getattr(forkserver._forkserver, "_forkserver_pid", None),
-               getattr(resource_tracker._resource_tracker, "_pid", None)}
+    helpers = _multiprocessing_helpers()
     if pool._shared is not None and not pool._shared.closed:  # warm workers, kept on purpose
         helpers |= set(pool._shared.pids)
-    left = {p.pid for p in multiprocessing.active_children() if p.pid is not None}
-    if Path("/proc").is_dir():
-        left |= _descendants(os.getpid())
-    return {p for p in left - helpers if p is not None and _alive(p)}
+    left = {p.pid for p in active_children() if p.pid is not None}
+    left |= procs.descendants(os.getpid())
+    return {p for p in left - helpers if procs.running(p)}
 
 
-def _descendants(root: int) -> set[int]:
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
+def _multiprocessing_helpers() -> set[int]:
+    """The PIDs of multiprocessing's forkserver and resource tracker, where they run."""
     found: set[int] = set()
-    frontier = [root]
-    while frontier:
-        parent = frontier.pop()
-        kids = {pid for pid, pp in parents.items() if pp == parent} - found
-        found |= kids
-        frontier.extend(kids)
-    return found
-
-
-def _alive(pid: int) -> bool:
-    stat = Path(f"/proc/{pid}/stat")
-    if not stat.exists():
+    for module, holder, attr in (("forkserver", "_forkserver", "_forkserver_pid"),
+                                 ("resource_tracker", "_resource_tracker", "_pid")):
         try:
-            os.kill(pid, 0)
-        except OSError:
-            return False
-        return True
-    try:
-        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def _command(pid: int) -> str:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return "?"
-    return raw.replace(b"\0", b" ").decode(errors="replace").strip()[:60] or "?"
+            loaded = importlib.import_module(f"multiprocessing.{module}")
+        except ImportError:  # a platform without it
+            continue
+        pid = getattr(getattr(loaded, holder, None), attr, None)
+        if isinstance(pid, int):
+            found.add(pid)
+    return found
