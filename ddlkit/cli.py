@@ -465,7 +465,8 @@ def _cmd_course(args: argparse.Namespace) -> int:
 
 
 def _print_course_report(report: Any, next_step: bool = True) -> None:
-    """What ``write_course`` did: a count on a fresh folder, else file by file."""
+    """What ``write_course`` did: new files counted on a fresh folder, else listed; every
+    updated and every kept file by name, a kept one with the reason."""
     folder = report.folder
     if report.fresh:
         by_top: dict[str, int] = {}
@@ -477,15 +478,16 @@ def _print_course_report(report: Any, next_step: bool = True) -> None:
     else:
         for path in report.added:
             print(f"added   {path}")
-        for path in report.updated:
-            print(f"updated {path}")
-        for kept in report.kept:
-            print(f"kept    {kept.path}: {kept.reason}")
+    for path in report.updated:
+        print(f"updated {path}")
+    for kept in report.kept:
+        print(f"kept    {kept.path}: {kept.reason}")
+    if not report.fresh:
         print(f"{folder}: {len(report.added)} added, {len(report.updated)} updated, "
               f"{len(report.unchanged)} unchanged, {len(report.kept)} kept")
-        if report.kept:
-            print("ddlkit never overwrites your files; to get the new version of a kept file, "
-                  "rename it and run this command again")
+    if report.kept:
+        print("ddlkit never overwrites your files; to get the new version of a kept file, "
+              "rename it and run this command again")
     if next_step:
         print(f"open it with: python -m ddlkit lab {_quoted(folder)}")
 

@@ -194,6 +194,18 @@ def test_cli_course(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert "is a file, not a folder" in capsys.readouterr().err
 
 
+def test_cli_lists_what_it_kept_on_a_fresh_folder(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "glossary.md").write_text("my notes\n")
+    assert main(["course", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"wrote the course into {tmp_path}: 0 in docs/" not in out
+    assert f"wrote the course into {tmp_path}: " in out
+    assert "kept    docs/glossary.md: it was already there, not written by `ddlkit course`" in out
+    assert "rename it and run this command again" in out
+
+
 # -- grading in a course folder ----------------------------------------------------------------
 def test_grade_finds_the_course_folders_exercises(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch,
