@@ -18,10 +18,11 @@ from the registry, ``test_dependencies_resolve`` checks on its own with
 ``pip install --dry-run --ignore-installed`` (torch pinned to the installed build, found in
 ``$WHEELS_DIR``, default /opt/wheels, so pip never picks a CUDA build).
 
-Measured here (2 shared cores): wheel build 6 s, empty venv and wheel install 4 s, the
-dry-run resolve 24 s, notebook 00 about 10 s (it runs ``doctor.check``: real workers from
-the installed ddlkit, then shows the glossary from ``../docs/glossary.md``; 01 takes 11 s,
-02 9 s), the whole file about 70 s. Everything is written under one temp folder, removed
+Measured here (2 shared cores, other jobs running): wheel build 6–10 s, empty venv and
+wheel install 4 s, the dry-run resolve 24–41 s (it asks the registry), notebook 00
+16 s (it runs ``doctor.check``: real workers from the installed ddlkit, then shows the
+glossary from ``../docs/glossary.md``; alone, 00 took 9 s, 01 11 s, 02 9 s), grading
+11 s, the whole file 93–108 s. Everything is written under one temp folder, removed
 at the end, and every subprocess's TMPDIR points inside it.
 """
 from __future__ import annotations
