@@ -9,12 +9,15 @@ Exit codes: 0 done, 1 a worker failed or the run timed out, 2 bad arguments, 130
 ``grade ex03`` runs one exercise's checks against the learner's file (exit 0 when all
 pass, 1 otherwise); ``exercises build`` regenerates ``exercises/`` from ``solutions/``;
 ``doctor`` prints the set-up check (exit 0 when every check passes, 1 otherwise).
+``course DIR`` writes (or updates) a learner's course folder, ``lab [DIR]`` opens
+JupyterLab on it (:mod:`ddlkit.tools.course`, :mod:`ddlkit.tools.lab`).
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -183,6 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_grade_parser(commands)
     _add_exercises_parser(commands)
     _add_doctor_parser(commands)
+    _add_course_parser(commands)
+    _add_lab_parser(commands)
     return parser
 
 
@@ -217,7 +222,8 @@ def _add_grade_parser(commands: Any) -> None:
     p.add_argument("exercise", help="which exercise, e.g. ex04 (or just its number)")
     p.add_argument("--dir", metavar="DIR", dest="directory",
                    help="folder holding the exercise file: exercises, solutions or any path "
-                        "(default: the current folder if it holds the file, else exercises/)")
+                        "(default: the current folder if it holds the file, else exercises/ "
+                        "here or in a folder above, as in a course folder)")
     p.set_defaults(handler=_cmd_grade, parser=p)
 
 
@@ -253,6 +259,36 @@ def _add_doctor_parser(commands: Any) -> None:
     p.add_argument("--workers", type=_int_arg, default=2, metavar="N",
                    help="worker processes the checks start, 1 to 16 (default: 2)")
     p.set_defaults(handler=_cmd_doctor, parser=p)
+
+
+_COURSE_DIR_HELP = ("the course folder (default: the current folder if it holds a course, "
+                    "else ./ddlkit-course)")
+
+
+def _add_course_parser(commands: Any) -> None:
+    p = commands.add_parser(
+        "course", help="write the course (notebooks, exercises, glossary) into a folder",
+        description="Write the course into DIR: notebooks/, exercises/ (your copy, to fill "
+        "in) and docs/glossary.md. Run it again after upgrading ddlkit: it adds new files "
+        "and updates those you have not changed; a file you changed is never overwritten "
+        "(it is listed as kept, with the reason).",
+        epilog="example: python -m ddlkit course ~/ddlkit-course", allow_abbrev=False)
+    p.add_argument("folder", nargs="?", metavar="DIR", help=_COURSE_DIR_HELP)
+    p.set_defaults(handler=_cmd_course, parser=p)
+
+
+def _add_lab_parser(commands: Any) -> None:
+    p = commands.add_parser(
+        "lab", help="open JupyterLab on the course (writes the course first if needed)",
+        description="Open JupyterLab on the course folder DIR, at notebooks/00_welcome.ipynb, "
+        "listening on 127.0.0.1 only. If DIR holds no course yet, it is written first.",
+        epilog="example: python -m ddlkit lab ~/ddlkit-course --port 8899", allow_abbrev=False)
+    p.add_argument("folder", nargs="?", metavar="DIR", help=_COURSE_DIR_HELP)
+    p.add_argument("--port", type=_int_arg, metavar="N",
+                   help="port to listen on (default: JupyterLab's, 8888 or the next free one)")
+    p.add_argument("--no-browser", dest="browser", action="store_false",
+                   help="do not open a browser; open the printed URL yourself")
+    p.set_defaults(handler=_cmd_lab, parser=p)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -441,3 +477,70 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     encoding = sys.stdout.encoding or "utf-8"  # a Windows pipe may not take ✓ or →
     print(str(report).encode(encoding, errors="replace").decode(encoding))
     return EXIT_OK if report.ok else EXIT_FAILED
+
+
+# -- course and lab ----------------------------------------------------------------------------
+def _cmd_course(args: argparse.Namespace) -> int:
+    from ddlkit.tools.course import CourseError, default_folder, write_course
+
+    folder = Path(args.folder) if args.folder else default_folder()
+    try:
+        report = write_course(folder)
+    except CourseError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    _print_course_report(report)
+    return EXIT_OK
+
+
+def _print_course_report(report: Any, next_step: bool = True) -> None:
+    """What ``write_course`` did: new files counted on a fresh folder, else listed; every
+    updated and every kept file by name, a kept one with the reason."""
+    folder = report.folder
+    if report.fresh:
+        by_top: dict[str, int] = {}
+        for path in report.added:
+            top = path.split("/")[0]
+            by_top[top] = by_top.get(top, 0) + 1
+        parts = ", ".join(f"{n} in {top}/" for top, n in sorted(by_top.items()))
+        print(f"wrote the course into {folder}: {parts}")
+    else:
+        for path in report.added:
+            print(f"added   {path}")
+    for path in report.updated:
+        print(f"updated {path}")
+    for kept in report.kept:
+        print(f"kept    {kept.path}: {kept.reason}")
+    if not report.fresh:
+        print(f"{folder}: {len(report.added)} added, {len(report.updated)} updated, "
+              f"{len(report.unchanged)} unchanged, {len(report.kept)} kept")
+    if report.kept:
+        print("ddlkit never overwrites your files; to get the new version of a kept file, "
+              "rename it and run this command again")
+    if next_step:
+        print(f"open it with: python -m ddlkit lab {_quoted(folder)}")
+
+
+def _quoted(path: Path) -> str:
+    return shlex.quote(str(path))
+
+
+def _cmd_lab(args: argparse.Namespace) -> int:
+    from ddlkit.tools import lab
+    from ddlkit.tools.course import CourseError, default_folder, has_course, write_course
+
+    problem = lab.jupyterlab_missing()
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_FAILED
+    folder = (Path(args.folder) if args.folder else default_folder()).expanduser().absolute()
+    if not has_course(folder):
+        print(f"{folder} holds no course yet: writing it first")
+        try:
+            report = write_course(folder)
+        except CourseError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return EXIT_FAILED
+        _print_course_report(report, next_step=False)
+    print(f"opening JupyterLab on {folder} (Ctrl-C stops it)")
+    return lab.launch(lab.lab_argv(folder, port=args.port, browser=args.browser))

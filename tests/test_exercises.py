@@ -23,7 +23,8 @@ from ddlkit.exercises import (
     load,
 )
 from ddlkit.exercises.build import MANIFEST, stub_notebook, stub_source
-from ddlkit.exercises.grading import EXERCISE_MODULES, REPO_ROOT
+from ddlkit.exercises.grading import EXERCISE_MODULES
+from ddlkit.paths import checkout_root
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS, EXERCISES = ROOT / "solutions", ROOT / "exercises"
@@ -211,8 +212,9 @@ def test_default_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
     assert exercise_path(ex) == SOLUTIONS / ex.filename
     monkeypatch.chdir(ROOT)
     assert exercise_path(ex) == EXERCISES / ex.filename
-    monkeypatch.chdir(tmp_path)
-    assert exercise_path(ex) == REPO_ROOT / "exercises" / ex.filename
+    monkeypatch.chdir(tmp_path)  # in a checkout, the repository's exercises/ comes last
+    assert checkout_root() == ROOT
+    assert exercise_path(ex) == EXERCISES / ex.filename
     assert exercise_path(ex, "solutions") == SOLUTIONS / ex.filename
     with pytest.raises(ValueError, match="unknown exercise 'ex99'"):
         get_exercise("ex99")

@@ -26,14 +26,13 @@ from types import ModuleType
 from typing import Any, Callable, TypeVar, Union
 
 from ddlkit.exercises.verdict import CheckResult, Verdict, shown
+from ddlkit.paths import checkout_root
 
 #: exercise key -> module that defines its checks: every ``exNN.py`` in this package
 EXERCISE_MODULES: dict[str, str] = {
     m.name: f"ddlkit.exercises.{m.name}"
     for m in sorted(pkgutil.iter_modules([str(Path(__file__).parent)]), key=lambda m: m.name)
     if re.fullmatch(r"ex\d\d", m.name)}
-#: the repository this ddlkit was installed from (editable install), for default folders
-REPO_ROOT = Path(__file__).resolve().parents[2]
 #: a distributed check's run must finish within this (seconds); correct code needs < 1 s
 RUN_TIMEOUT_S = 10.0
 #: the message every stub raises starts with this
@@ -91,22 +90,38 @@ def exercise_path(exercise: Exercise, directory: str | os.PathLike[str] | None =
 
     With no ``directory``: the current folder if it holds the file (a notebook runs in
     its own folder, so it grades the file next to it), else ``exercises/`` in the
-    current folder or the nearest parent that has one, else the repo's ``exercises/``.
-    A relative ``directory`` that does not exist is also looked up in the repo.
+    current folder or the nearest parent that has one (a course folder, see
+    ``ddlkit course``), else, in a git checkout only, the repository's ``exercises/``.
+    An installed ddlkit never looks inside its own package. When the file is nowhere,
+    this is where it would be: ``exercises/`` in the current folder.
+    A relative ``directory`` that does not exist is also looked up in the checkout.
     """
     name = exercise.filename
+    root = checkout_root()
     if directory is not None:
         folder = Path(directory).expanduser()
-        if not folder.is_absolute() and not folder.is_dir() and (REPO_ROOT / folder).is_dir():
-            folder = REPO_ROOT / folder
+        if (not folder.is_absolute() and not folder.is_dir() and root is not None
+                and (root / folder).is_dir()):
+            folder = root / folder
         return (folder / name).resolve()
     cwd = Path.cwd()
-    if (cwd / name).is_file():
-        return (cwd / name).resolve()
-    for base in (cwd, *cwd.parents):
-        if (base / "exercises" / name).is_file():
-            return (base / "exercises" / name).resolve()
-    return REPO_ROOT / "exercises" / name
+    candidates = [cwd / name, *(base / "exercises" / name for base in (cwd, *cwd.parents))]
+    if root is not None:
+        candidates.append(root / "exercises" / name)
+    found = next((path for path in candidates if path.is_file()), cwd / "exercises" / name)
+    return found.resolve()
+
+
+def not_found(exercise: Exercise, path: Path, directory: str | os.PathLike[str] | None) -> str:
+    """Why there is no file to grade: where it was looked for, and how to get one."""
+    hint = ("to get the exercises, write the course with `python -m ddlkit course DIR`, "
+            f"then grade in DIR: `python -m ddlkit grade {exercise.key}`")
+    if directory is not None:
+        return f"there is no file {shown(path)}; {hint}"
+    root = checkout_root()
+    repo = f", nor in {root / 'exercises'}" if root is not None else ""
+    return (f"there is no file {exercise.filename} in {Path.cwd()}, nor in an exercises/ "
+            f"folder there or in a folder above it{repo}; {hint}")
 
 
 def load_file(path: str | os.PathLike[str]) -> ModuleType:
@@ -133,7 +148,11 @@ def load_file(path: str | os.PathLike[str]) -> ModuleType:
 
 def load(exercise: str | int, directory: str | os.PathLike[str] | None = None) -> ModuleType:
     """The learner's module for ``exercise``, freshly loaded (for trying it in a notebook)."""
-    return load_file(exercise_path(get_exercise(exercise), directory))
+    ex = get_exercise(exercise)
+    path = exercise_path(ex, directory)
+    if not path.is_file():
+        raise FileNotFoundError(not_found(ex, path, directory))
+    return load_file(path)
 
 
 class Learner:
@@ -227,7 +246,7 @@ def grade(exercise: str | int, directory: str | os.PathLike[str] | None = None) 
     results = [CheckResult(name, "not run") for name, _ in ex.checks]
     verdict = Verdict(ex.number, path, results)
     if not path.is_file():
-        verdict.problem = f"there is no file {shown(path)}"
+        verdict.problem = not_found(ex, path, directory)
         return verdict
     learner = Learner(ex, path)
     for result, (_, check) in zip(results, ex.checks):

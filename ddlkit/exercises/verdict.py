@@ -68,17 +68,18 @@ class Verdict:
         lines = [self.summary()]
         for c in self.checks:
             lines.append(f"  {_MARKS[c.status]} {c.name}")
-        lines.append(f"  graded {shown(self.path)} in {self.seconds:.1f} s")
+        if self.problem is None:  # nothing was graded when there is no file
+            lines.append(f"  graded {shown(self.path)} in {self.seconds:.1f} s")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
         colour = "#1a7f37" if self.passed else "#b35900" if self.not_implemented else "#c62828"
         rows = "".join(
             f"<li>{_MARKS[c.status]} {html.escape(c.name)}</li>" for c in self.checks)
+        graded = "" if self.problem is not None else (
+            f"<small>graded {html.escape(shown(self.path))} in {self.seconds:.1f} s</small>")
         return (f'<div><b style="color:{colour}">{html.escape(self.summary())}</b>'
-                f'<ul style="list-style:none;margin:0.3em 0">{rows}</ul>'
-                f"<small>graded {html.escape(shown(self.path))} in {self.seconds:.1f} s"
-                "</small></div>")
+                f'<ul style="list-style:none;margin:0.3em 0">{rows}</ul>{graded}</div>')
 
 
 def shown(path: Path) -> str:
