@@ -230,7 +230,10 @@ class _Session:
                     raise WorkerFailed(rank, m.proc.exitcode, "its pooled worker process "
                                        "ended before the run could start",
                                        role=self.roles[rank]) from None
-            self._start_clock(allowance_s=0.0)  # pooled workers are running already
+            # A pooled worker beats already, unless the pool has just started it (spawn:
+            # it imports torch first); its buffered beats are read at the first check.
+            self._start_clock(allowance_s=SPAWN_START_S if ctx.get_start_method() == "spawn"
+                              else 0.0)
             return
         for rank in range(self.world):
             reader, writer = ctx.Pipe(duplex=False)
