@@ -18,7 +18,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "ddlkit"
 #: bottom to top: a module may import its own layer's package(s) and anything below.
 #: Within one layer, a package imports only itself (``data`` never imports ``comm``).
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("ddlkit.errors", "ddlkit.units", "ddlkit.faults", "ddlkit._moved"),  # no ddlkit imports
+    ("ddlkit.errors", "ddlkit.units", "ddlkit.faults", "ddlkit._moved",   # no ddlkit imports
+     "ddlkit.files"),
     ("ddlkit.data", "ddlkit.comm"),                             # primitives
     ("ddlkit.modes",),                                          # the mode registry
     ("ddlkit.config",),                                         # Experiment: one run, validated

@@ -9,7 +9,6 @@ ends with exactly the parameters an uninterrupted run would have.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import torch
 
 from ddlkit.config import Experiment
 from ddlkit.errors import ConfigError
+from ddlkit.files import atomic_write
 
 FILENAME = "checkpoint.pt"
 FOLDER = "checkpoints"
@@ -29,17 +29,7 @@ def save(directory: str | os.PathLike[str], state: dict[str, Any]) -> Path:
     """Write ``state`` to ``directory/checkpoint.pt`` atomically (temp file, then rename)."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".checkpoint.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, d / FILENAME)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return d / FILENAME
+    return atomic_write(d / FILENAME, lambda f: torch.save(state, f))
 
 
 def find(record_dir: str | os.PathLike[str]) -> Path:
