@@ -1,0 +1,264 @@
+"""Corrupt and hostile files (issue 15, item 4): records, checkpoints, exercise files.
+
+Every file ddlkit reads back may be cut off, damaged, from another version or another
+experiment, or written by someone else. Each case must end in a clear error naming the
+file and what to do (a ``ValueError`` subclass), must never unpickle an object, and must
+never change or delete a file. Writes are atomic: an interrupted save leaves the previous
+file as it was and no temp file behind.
+
+The hypothesis tests run ``DDLKIT_FUZZ_EXAMPLES`` examples each (default 40, a few seconds
+in all); ``make fuzz`` runs a long campaign with many more.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from ddlkit import Experiment, load_result
+from ddlkit.comm.accounting import rank_totals
+from ddlkit.comm.events import Event
+from ddlkit.errors import RecordError
+from ddlkit.files import atomic_write
+from ddlkit.runtime.result import FORMAT_VERSION, RunResult
+
+EXAMPLES = int(os.environ.get("DDLKIT_FUZZ_EXAMPLES", "40"))
+FUZZ = settings(max_examples=EXAMPLES, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                       HealthCheck.too_slow])
+EXP = Experiment(mode="sync", workers=2, dataset="iris", model="linear", steps=4,
+                 eval_every=2)
+#: any JSON value, small
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
+                                                                 max_size=4),
+    max_leaves=8)
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` and its bytes: reading must change none of them."""
+    return {str(p.relative_to(folder)): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# -- records ------------------------------------------------------------------------------------
+def sample_result() -> RunResult:
+    """A small but complete result, built by hand (no processes)."""
+    events = [Event(1, "compute", -1, 0, 0, 0.0, 0.0, 0.1, 1),
+              Event(1, "send", 0, 72, 60, 0.1, 0.1, 0.2, 1),
+              Event(0, "recv", 1, 72, 60, 0.1, 0.15, 0.2, 1)]
+    history = [{"step": 0, "samples": 0, "t": 0.05, "train_loss": None, "test_loss": 0.9,
+                "accuracy": 0.5, "bytes": 0},
+               {"step": 4, "samples": 128, "t": 0.5, "train_loss": 0.7, "test_loss": 0.6,
+                "accuracy": 0.75, "bytes": 72}]
+    return RunResult(config=EXP, wall_time_s=1.0, first_event_s=0.01, history=history,
+                     ranks=rank_totals(events, ["server", "worker", "worker"]), events=events,
+                     staleness=[0, 1], lost=[{"rank": 2, "step": 3, "how": "killed"}],
+                     applied=[[1, 2]], dropped=[[]], final_params=np.arange(5.0),
+                     meta={"world_size": 3})
+
+
+def use(result: RunResult, tmp: Path) -> None:
+    """What a learner does with a loaded run: none of it may fail."""
+    shown = [repr(result), result.summary(), result._repr_html_()]
+    numbers = [result.total_bytes, result.training_s, result.training_samples_per_s]
+    assert all(shown) and all(isinstance(n, (int, float)) for n in numbers)
+    again = load_result(result.save(tmp))
+    assert again.summary() == result.summary()
+
+
+@pytest.fixture
+def record(tmp_path: Path) -> Path:
+    sample_result().save(tmp_path / "run")
+    return tmp_path / "run" / "record.json"
+
+
+def write_record(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data) if not isinstance(data, (bytes, str)) else
+                    data if isinstance(data, str) else data.decode("latin-1"))
+
+
+def test_a_saved_record_loads_back(record: Path, tmp_path: Path) -> None:
+    loaded = load_result(record.parent)
+    assert load_result(record).summary() == loaded.summary()  # the file itself works too
+    assert loaded.events == sample_result().events
+    use(loaded, tmp_path / "again")
+
+
+@pytest.mark.parametrize("text, says", [
+    ("", "is empty; the run may have been killed while saving"),
+    ('{\n "format": 1,\n "config": {\n  "mode"', "was cut off: it ends at line 4"),
+    ("\x00\x01garbage", "is not valid JSON"),
+    ("[1, 2, 3]", "holds a list, not the JSON object a record is"),
+    ('"record"', "holds the string 'record'"),
+    ('{"config": {}}', 'has no "format" field: it is not a record ddlkit wrote'),
+    ('{"format": "1"}', "has \"format\": \"1\", not a format number"),
+    (f'{{"format": {FORMAT_VERSION + 1}}}', "was written by a newer ddlkit"),
+    ("[" * 100_000, "nested too deeply"),
+])
+def test_a_damaged_record_says_what_is_wrong(record: Path, text: str, says: str) -> None:
+    record.write_text(text)
+    before = snapshot(record.parent)
+    with pytest.raises(RecordError) as info:
+        load_result(record.parent)
+    assert str(record) in str(info.value) and says in str(info.value)
+    assert isinstance(info.value, ValueError) and info.value.path == str(record)
+    assert snapshot(record.parent) == before
+
+
+@pytest.mark.parametrize("change, says", [
+    (lambda d: d.pop("history"), 'has no "history" field'),
+    (lambda d: d.update(status=3), '"status" should be a text, not the number 3'),
+    (lambda d: d.update(history={}), '"history" should be a list of rows, not an object'),
+    (lambda d: d["history"][1].update(t="late"), "item 1 is not: it should be an object with "
+                                                 "a number 't', not the string 'late'"),
+    (lambda d: d["ranks"][0].pop("role"), "an object with 'role'"),
+    (lambda d: d["events"]["rows"][2].__setitem__(3, "72"), "row 2 has nbytes = the string"),
+    (lambda d: d["events"].update(fields=["rank"]), "whose fields are ['rank', 'op'"),
+    (lambda d: d["config"].update(workers="two"), '"config" is not an experiment this ddlkit'),
+    (lambda d: d["config"].update(colour="red"), "unknown field"),
+    (lambda d: d["lost"][0].pop("rank"), "an integer 'rank'"),
+])
+def test_a_record_with_a_wrong_field_names_it(record: Path, change: Any, says: str) -> None:
+    data = json.loads(record.read_text())
+    change(data)
+    write_record(record, data)
+    with pytest.raises(RecordError, match="edited by hand") as info:
+        load_result(record.parent)
+    assert says in str(info.value), str(info.value)
+
+
+def test_a_folder_without_a_record(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=f"no record.json in {tmp_path}: load_result "
+                                                "reads the record.json that ddlkit.run"):
+        load_result(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no folder"):
+        load_result(tmp_path / "nowhere")
+
+
+def test_final_params_are_read_without_unpickling(record: Path, tmp_path: Path) -> None:
+    params = record.parent / "final_params.npy"
+    marker = tmp_path / "marker"
+    np.save(params, np.array([Marker(marker)], dtype=object), allow_pickle=True)
+    with pytest.raises(RecordError, match="final_params.npy: cannot be read as a NumPy array"):
+        load_result(record.parent)
+    assert not marker.exists()
+    params.write_bytes(params.read_bytes()[:60])
+    with pytest.raises(RecordError, match="cut short"):
+        load_result(record.parent)
+    np.savez(params.open("wb"), a=np.zeros(2))
+    with pytest.raises(RecordError, match="an .npz archive"):
+        load_result(record.parent)
+    np.save(params, np.zeros((2, 2)))
+    with pytest.raises(RecordError, match=r"shape \(2, 2\), not the flat vector"):
+        load_result(record.parent)
+
+
+def test_a_record_is_saved_atomically(record: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = record.parent
+    before = snapshot(folder)
+    changed = sample_result()
+    changed.status = "failed"
+
+    def half_then_crash(f: Any, *args: Any, **kwargs: Any) -> None:
+        f.write(b"\x93NUMPY half")
+        raise KeyboardInterrupt  # as if killed (Ctrl-C) in the middle of writing
+
+    monkeypatch.setattr(np, "save", half_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        changed.save(folder)
+    assert snapshot(folder) == before  # no temp file, nothing replaced
+    monkeypatch.undo()
+    changed.meta["bad"] = object()  # not JSON: refused before anything is written
+    with pytest.raises(TypeError):
+        changed.save(folder)
+    assert snapshot(folder) == before
+
+
+def test_atomic_write_keeps_the_old_file_on_any_failure(tmp_path: Path) -> None:
+    target = tmp_path / "file.txt"
+    target.write_text("old")
+
+    def half(f: Any) -> None:
+        f.write(b"new, but only ha")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(target, half)
+    assert snapshot(tmp_path) == {"file.txt": b"old"}
+    atomic_write(target, b"new")
+    assert snapshot(tmp_path) == {"file.txt": b"new"}
+    assert (target.stat().st_mode & 0o777) == 0o644 or os.name == "nt"
+
+
+@FUZZ
+@given(data=st.binary(max_size=300))
+def test_fuzz_garbage_records(record: Path, data: bytes) -> None:
+    record.write_bytes(data)
+    with pytest.raises(RecordError, match=str(record)):
+        load_result(record.parent)
+
+
+@FUZZ
+@given(cut=st.integers(min_value=0))
+def test_fuzz_truncated_records(record: Path, cut: int) -> None:
+    text = json.dumps(sample_result().to_dict(), indent=1)
+    record.write_text(text[:cut % len(text)])
+    with pytest.raises(RecordError, match="killed while saving"):
+        load_result(record.parent)
+
+
+def json_paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path to a value inside a JSON document."""
+    out = [prefix]
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(
+        value, list) else []
+    for key, inner in items:
+        out.extend(json_paths(inner, (*prefix, key)))
+    return out
+
+
+BASE = json.loads(json.dumps(sample_result().to_dict()))
+PATHS = json_paths(BASE)[1:]
+
+
+@FUZZ
+@given(where=st.sampled_from(PATHS), new=JSON, delete=st.booleans())
+def test_fuzz_mutated_records(record: Path, tmp_path_factory: pytest.TempPathFactory,
+                              where: tuple[Any, ...], new: Any, delete: bool) -> None:
+    """Replace or delete one value anywhere in a good record: it loads and works, or
+    it is refused with a RecordError, never anything else."""
+    data = json.loads(json.dumps(BASE))
+    parent = data
+    for key in where[:-1]:
+        parent = parent[key]
+    if delete:
+        del parent[where[-1]]
+    else:
+        parent[where[-1]] = new
+    write_record(record, data)
+    try:
+        loaded = load_result(record.parent)
+    except RecordError as err:
+        assert str(record) in str(err)
+        event("refused")
+        return
+    event("loaded")
+    use(loaded, tmp_path_factory.mktemp("again"))
+
+
+class Marker:
+    """A pickle that would create a file when unpickled (what an attacker would send)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (self.path,))
