@@ -10,7 +10,7 @@ Where everything lives, and where new things go: ``ddlkit/ARCHITECTURE.md``.
 """
 from ddlkit import _moved
 from ddlkit.config import Experiment
-from ddlkit.errors import ConfigError, RunTimeout, WorkerFailed
+from ddlkit.errors import CheckpointError, ConfigError, RecordError, RunTimeout, WorkerFailed
 from ddlkit.modes import MODES
 from ddlkit.runtime import run
 from ddlkit.runtime.result import RunResult, load_result
@@ -18,5 +18,5 @@ from ddlkit.runtime.result import RunResult, load_result
 _moved.install()
 
 __version__ = "0.1.0"
-__all__ = ["Experiment", "ConfigError", "WorkerFailed", "RunTimeout", "MODES", "RunResult",
-           "load_result", "run", "__version__"]
+__all__ = ["Experiment", "ConfigError", "WorkerFailed", "RunTimeout", "RecordError",
+           "CheckpointError", "MODES", "RunResult", "load_result", "run", "__version__"]

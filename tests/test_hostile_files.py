@@ -11,22 +11,26 @@ in all); ``make fuzz`` runs a long campaign with many more.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from ddlkit import Experiment, load_result
 from ddlkit.comm.accounting import rank_totals
 from ddlkit.comm.events import Event
-from ddlkit.errors import RecordError
+from ddlkit.errors import CheckpointError, ConfigError, RecordError
 from ddlkit.files import atomic_write
 from ddlkit.runtime.result import FORMAT_VERSION, RunResult
+from ddlkit.train import checkpoint
 
 EXAMPLES = int(os.environ.get("DDLKIT_FUZZ_EXAMPLES", "40"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None,
@@ -262,3 +266,194 @@ class Marker:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Path.touch, (self.path,))
+
+
+# -- checkpoints --------------------------------------------------------------------------------
+CKPT_EXP = Experiment(mode="sync", workers=2, dataset="iris", model="linear", steps=20,
+                      optimizer="adam", checkpoint_every=5)
+
+
+def sample_state(exp: Experiment = CKPT_EXP) -> dict[str, Any]:
+    """What the model's holder saves (see strategies/common.py), built without a run."""
+    params = torch.arange(15, dtype=torch.float32)
+    return {"step": 5, "samples": 80, "config": exp.to_dict(), "params": params,
+            "optimizer": {"t": 5, "m": torch.zeros(15), "v": torch.ones(15)}}
+
+
+@pytest.fixture
+def ckpt(tmp_path: Path) -> Path:
+    return checkpoint.save(tmp_path / "run" / checkpoint.FOLDER, sample_state())
+
+
+def refused(path: Path, says: str, exp: Experiment = CKPT_EXP) -> CheckpointError:
+    """Loading ``path`` (and checking it against ``exp``) raises a CheckpointError that
+    names the file and says ``says``; nothing in its folder changes."""
+    before = snapshot(path.parent)
+    with pytest.raises(CheckpointError) as info:
+        checkpoint.check_compatible(exp, checkpoint.load(path))
+    assert str(path) in str(info.value) and says in str(info.value), str(info.value)
+    assert isinstance(info.value, ValueError) and snapshot(path.parent) == before
+    return info.value
+
+
+def torch_bytes(obj: Any) -> bytes:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def test_a_saved_checkpoint_loads_and_fits(ckpt: Path) -> None:
+    state = checkpoint.load(checkpoint.find(ckpt.parent.parent))
+    checkpoint.check_compatible(CKPT_EXP, state)
+    assert state.path == ckpt and state["step"] == 5 and torch.equal(
+        state["params"], sample_state()["params"])
+
+
+def test_a_pickled_object_is_refused_and_never_run(ckpt: Path, tmp_path: Path) -> None:
+    """A checkpoint whose pickle would run code (here: create a marker file) is refused
+    before anything is unpickled."""
+    marker = tmp_path / "marker"
+    state = sample_state()
+    state["optimizer"] = {"t": Marker(marker)}
+    ckpt.write_bytes(torch_bytes(state))
+    with pytest.raises(AssertionError):  # the test's own check: the pickle really is armed
+        assert pickle.loads(pickle.dumps(Marker(marker))) and not marker.exists()
+    marker.unlink()
+    err = refused(ckpt, "holds Python objects other than tensors and plain values")
+    assert "(it asks for " in str(err) and "unpickling can run any code" in str(err)
+    assert not marker.exists()
+    ckpt.write_bytes(pickle.dumps(Marker(marker)))  # a bare pickle, not torch's zip
+    refused(ckpt, "is not a checkpoint")
+    assert not marker.exists()
+
+
+def test_torch_load_is_always_weights_only() -> None:
+    """Every torch.load in ddlkit passes weights_only=True (grep, so a new one is caught)."""
+    package = Path(checkpoint.__file__).parents[1]
+    calls = [(p, line) for p in package.rglob("*.py") for line in p.read_text().splitlines()
+             if "torch.load(" in line]
+    assert calls and all("weights_only=True" in line for _, line in calls), calls
+
+
+@pytest.mark.parametrize("data, says", [
+    (b"", "is empty; a kill while saving cannot cause this"),
+    (b"garbage" * 10, "is not a checkpoint (not a torch.save file); resume_from takes"),
+    (b"PK\x03\x04" + b"garbage" * 10, "is cut off or damaged"),
+    (torch_bytes([1, 2]), "holds a list, not a ddlkit checkpoint (a dict of step, samples"),
+    (torch_bytes({"step": 1}), "has no 'samples': it is not a ddlkit checkpoint; resume_from "
+                               "takes the record folder"),
+    (torch_bytes({**sample_state(), "step": "5"}), "its 'step' should be a step number, not "
+                                                   "str '5'"),
+    (torch_bytes({**sample_state(), "params": torch.zeros(2, 2)}),
+     "its 'params' should be a flat tensor of floats, not a torch.float32 tensor of shape"),
+    (torch_bytes({**sample_state(), "config": {"lr": torch.ones(1)}}), "Experiment fields"),
+    (torch_bytes({**sample_state(), "optimizer": {"m": torch.zeros(3)}}),
+     "its optimizer['m'] is a torch.float32 tensor of shape (3,), unlike the parameters"),
+    (torch_bytes({**sample_state(), "optimizer": {}}), "its optimiser state does not fit the "
+                                                       "experiment's adam optimiser (KeyError"),
+    (torch_bytes({**sample_state(), "params": torch.zeros(15, dtype=torch.float64),
+                  "optimizer": {"t": 1, "m": torch.zeros(15, dtype=torch.float64),
+                                "v": torch.zeros(15, dtype=torch.float64)}}),
+     "its parameters are torch.float64, but the experiment trains in float32"),
+])
+def test_a_damaged_or_foreign_checkpoint_says_what_is_wrong(ckpt: Path, data: bytes, says: str
+                                                            ) -> None:
+    ckpt.write_bytes(data)
+    refused(ckpt, says)
+
+
+def test_a_cut_off_checkpoint(ckpt: Path) -> None:
+    whole = ckpt.read_bytes()
+    for cut in (1, 100, len(whole) // 2, len(whole) - 1):
+        ckpt.write_bytes(whole[:cut])
+        refused(ckpt, "is cut off")
+
+
+@pytest.mark.parametrize("field, value", [("mode", "allreduce"), ("model", "mlp"),
+                                          ("dataset", "digits"), ("workers", 3), ("lr", 0.5)])
+def test_a_checkpoint_of_another_experiment(ckpt: Path, field: str, value: Any) -> None:
+    other = CKPT_EXP.replace(**{field: value})
+    with pytest.raises(ConfigError, match=f"^{field}=.*as in the run being resumed "
+                                          f"\\({ckpt};") as info:
+        checkpoint.check_compatible(other, checkpoint.load(ckpt))
+    assert isinstance(info.value, ValueError)
+    checkpoint.check_compatible(CKPT_EXP.replace(steps=40, timeout_s=9.0),  # may change
+                                checkpoint.load(ckpt))
+
+
+def test_resume_from_a_damaged_checkpoint_is_refused_before_any_process(
+        ckpt: Path, no_process_started: None) -> None:
+    import ddlkit
+
+    ckpt.write_bytes(b"\x00" * 50)
+    with pytest.raises(ddlkit.CheckpointError, match="is not a checkpoint"):
+        ddlkit.run(CKPT_EXP.replace(checkpoint_every=0), resume_from=ckpt.parent.parent)
+
+
+def test_a_checkpoint_is_saved_atomically(ckpt: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = snapshot(ckpt.parent)
+    half = torch_bytes({**sample_state(), "step": 10})[:100]
+
+    def half_then_crash(obj: Any, f: Any, *args: Any, **kwargs: Any) -> None:
+        f.write(half)
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(torch, "save", half_then_crash)
+    with pytest.raises(RuntimeError, match="killed"):
+        checkpoint.save(ckpt.parent, {**sample_state(), "step": 10})
+    assert snapshot(ckpt.parent) == before
+    monkeypatch.undo()
+    assert checkpoint.load(ckpt)["step"] == 5
+
+
+@FUZZ
+@given(data=st.binary(max_size=400))
+def test_fuzz_garbage_checkpoints(ckpt: Path, data: bytes) -> None:
+    ckpt.write_bytes(data)
+    with pytest.raises(CheckpointError, match=str(ckpt)):
+        checkpoint.load(ckpt)
+
+
+GOOD_CKPT = torch_bytes(sample_state())
+
+
+@FUZZ
+@given(flips=st.lists(st.tuples(st.integers(0, len(GOOD_CKPT) - 1), st.integers(1, 255)),
+                      min_size=1, max_size=4),
+       cut=st.none() | st.integers(0, len(GOOD_CKPT)))
+def test_fuzz_damaged_checkpoints(ckpt: Path, tmp_path: Path, flips: list[tuple[int, int]],
+                                  cut: int | None) -> None:
+    """A good checkpoint with a few bytes changed, maybe cut: it loads and fits, or it is
+    refused with a CheckpointError or a ConfigError (another experiment), nothing else."""
+    data = bytearray(GOOD_CKPT)
+    for at, xor in flips:
+        data[at] ^= xor
+    ckpt.write_bytes(bytes(data[:cut]))
+    try:
+        checkpoint.check_compatible(CKPT_EXP, checkpoint.load(ckpt))
+    except CheckpointError as err:
+        assert str(ckpt) in str(err)
+        event("refused: " + err.problem.split(" (")[0][:40])
+    except ConfigError:
+        event("another experiment")
+    else:
+        event("loaded")
+
+
+@FUZZ
+@given(key=st.sampled_from(["step", "samples", "config", "params", "optimizer", "extra"]),
+       value=JSON | st.builds(torch.zeros, st.integers(0, 20)), delete=st.booleans())
+def test_fuzz_unexpected_contents(ckpt: Path, key: str, value: Any, delete: bool) -> None:
+    """A valid torch file whose checkpoint has one entry changed."""
+    state = sample_state()
+    if delete:
+        state.pop(key, None)
+    else:
+        state[key] = value
+    ckpt.write_bytes(torch_bytes(state))
+    try:
+        checkpoint.check_compatible(CKPT_EXP, checkpoint.load(ckpt))
+    except CheckpointError as err:
+        assert str(ckpt) in str(err)
+    except ConfigError:
+        pass
