@@ -15,6 +15,8 @@ import io
 import json
 import os
 import pickle
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,8 @@ from ddlkit import Experiment, load_result
 from ddlkit.comm.accounting import rank_totals
 from ddlkit.comm.events import Event
 from ddlkit.errors import CheckpointError, ConfigError, RecordError
+from ddlkit.exercises import get_exercise, grade, limits
+from ddlkit.exercises.grading import Learner
 from ddlkit.files import atomic_write
 from ddlkit.runtime.result import FORMAT_VERSION, RunResult
 from ddlkit.train import checkpoint
@@ -457,3 +461,70 @@ def test_fuzz_unexpected_contents(ckpt: Path, key: str, value: Any, delete: bool
         assert str(ckpt) in str(err)
     except ConfigError:
         pass
+
+
+# -- exercise files -----------------------------------------------------------------------------
+STUCK = ("import time\n"
+         "def weighted_average(grads, counts):\n"
+         "    end = time.monotonic() + 2.5  # swallows every interruption, then gives up\n"
+         "    while time.monotonic() < end:\n"
+         "        try:\n"
+         "            while time.monotonic() < end:\n"
+         "                pass\n"
+         "        except BaseException:\n"
+         "            pass\n"
+         "    return grads[0]\n")
+FILE = "ex01_weighted_average.py"
+
+
+@pytest.fixture
+def short_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(limits, "TIME_LIMIT_S", 0.5)
+    monkeypatch.setattr(limits, "GRACE_S", 1.0)
+
+
+@pytest.mark.parametrize("source, says", [
+    ("def weighted_average(grads, counts)\n    return 1\n",
+     f"check 1/3 failed: {FILE}, line 1: SyntaxError: expected ':'"),
+    ("import torch\nx = 1 / 0\n",
+     f"check 1/3 failed: ZeroDivisionError: division by zero ({FILE}, line 2)"),
+    ("import sys\nsys.exit(3)\n",
+     f"check 1/3 failed: importing {FILE} called exit() or sys.exit(3) (stopped at {FILE}, "
+     "line 2); grading needs it to return instead"),
+    ("x = 0\nwhile True:\n    x += 1\n",
+     f"check 1/3 failed: importing {FILE} did not finish within the time limit of 0.5 s "
+     f"(stopped at {FILE}, line "),  # 2 or 3: where the interpreter checks, by version
+    ("def weighted_average(grads, counts):\n    while True:\n        pass\n",
+     "check 1/3 failed: weighted_average() did not finish within the time limit of 0.5 s "
+     f"(stopped at {FILE}, line "),
+    ("def weighted_average(grads, counts):\n    exit()\n",
+     f"weighted_average() called exit() or sys.exit() (stopped at {FILE}, line 2)"),
+    ("import time\ndef weighted_average(grads, counts):\n    time.sleep(1.2)\n",
+     f"weighted_average() did not finish within the time limit of 0.5 s (stopped at {FILE}, "
+     "line 3)"),
+    (STUCK, "weighted_average() did not finish within the time limit of 0.5 s and could not "
+            "be stopped: does it catch every exception"),
+], ids=["syntax", "raises-at-import", "exits-at-import", "loops-at-import", "loops",
+        "exits", "sleeps", "swallows-every-interruption"])
+def test_a_hostile_exercise_file_ends_in_a_verdict(tmp_path: Path, short_limit: None,
+                                                   source: str, says: str) -> None:
+    mine = tmp_path / FILE
+    mine.write_text(source)
+    before = snapshot(tmp_path)
+    started = time.monotonic()
+    verdict = grade("ex01", tmp_path)
+    assert time.monotonic() - started < 0.5 + 1.0 + 1.0  # the limit, the grace, some slack
+    assert not verdict.passed and says in verdict.summary(), verdict.summary()
+    assert snapshot(tmp_path) == before  # the learner's file, byte for byte, and nothing new
+    for helper in threading.enumerate():  # let STUCK's thread end, so no test inherits it
+        if helper.name.startswith("ddlkit grading"):
+            helper.join(5.0)
+
+
+def test_the_time_limit_restores_grad_mode_and_returns_values(tmp_path: Path) -> None:
+    (tmp_path / FILE).write_text("import torch\ndef weighted_average(grads, counts):\n"
+                                 "    return torch.is_grad_enabled()\n")
+    learner = Learner(get_exercise("ex01"), tmp_path / FILE)
+    with torch.no_grad():
+        assert learner.module().weighted_average([], []) is False
+    assert learner.module().weighted_average([], []) is True
