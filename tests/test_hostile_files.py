@@ -30,7 +30,8 @@ from ddlkit import Experiment, load_result
 from ddlkit.comm.accounting import rank_totals
 from ddlkit.comm.events import Event
 from ddlkit.errors import CheckpointError, ConfigError, RecordError
-from ddlkit.exercises import get_exercise, grade, limits
+from ddlkit.exercises import build, get_exercise, grade, limits
+from ddlkit.exercises.build import MANIFEST
 from ddlkit.exercises.grading import Learner
 from ddlkit.files import atomic_write
 from ddlkit.runtime.result import FORMAT_VERSION, RunResult
@@ -528,3 +529,32 @@ def test_the_time_limit_restores_grad_mode_and_returns_values(tmp_path: Path) ->
     with torch.no_grad():
         assert learner.module().weighted_average([], []) is False
     assert learner.module().weighted_average([], []) is True
+
+
+SOLUTIONS = Path(__file__).resolve().parents[1] / "solutions"
+SOURCES = ["ex01_weighted_average.py", "ex07_ssp_gate.py", "ex01_weighted_average.ipynb"]
+
+
+@FUZZ
+@given(edits=st.dictionaries(st.sampled_from(SOURCES), st.binary(max_size=60), max_size=3),
+       manifest=st.none() | st.binary(max_size=120), force_first=st.booleans())
+def test_fuzz_build_keeps_every_changed_file(tmp_path_factory: pytest.TempPathFactory,
+                                             edits: dict[str, bytes], manifest: bytes | None,
+                                             force_first: bool) -> None:
+    """``exercises build`` over a learner's folder: whatever the learner changed, and
+    whatever became of the manifest, every changed file is kept byte for byte."""
+    source, out = tmp_path_factory.mktemp("solutions"), tmp_path_factory.mktemp("exercises")
+    for name in SOURCES:
+        (source / name).write_bytes((SOLUTIONS / name).read_bytes())
+    build(source, out, force=force_first)
+    generated = snapshot(out)
+    for name, data in edits.items():
+        (out / name).write_bytes(data)
+    if manifest is not None:
+        (out / MANIFEST).write_bytes(manifest)
+    report = build(source, out)
+    after = snapshot(out)
+    for name, data in edits.items():
+        if data != generated[name]:
+            assert after[name] == data and name in report.kept, (name, report)
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
