@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from ddlkit import Experiment, load_result
 from ddlkit.comm.accounting import rank_totals
 from ddlkit.comm.events import Event
+from ddlkit.comm.protocol import MESSAGE_TYPES, from_json
 from ddlkit.errors import CheckpointError, ConfigError, RecordError
 from ddlkit.exercises import build, get_exercise, grade, limits
 from ddlkit.exercises.build import MANIFEST
@@ -558,3 +559,21 @@ def test_fuzz_build_keeps_every_changed_file(tmp_path_factory: pytest.TempPathFa
         if data != generated[name]:
             assert after[name] == data and name in report.kept, (name, report)
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+# -- what a rank reads from torchrun's store ----------------------------------------------------
+@FUZZ
+@given(data=st.binary(max_size=200) | JSON.map(lambda v: json.dumps(v).encode()) |
+       st.lists(st.fixed_dictionaries({"type": st.sampled_from(["Ready", "Done", "Events",
+                                                                "Left", "Exec"])}, optional={
+           "rank": JSON, "output": JSON, "events": JSON, "reason": JSON}), max_size=3
+       ).map(lambda v: json.dumps(v).encode()))
+def test_fuzz_store_reports_are_messages_or_refused(data: bytes) -> None:
+    """Whatever is in the store under a rank's key: ddlkit messages, or a ValueError (a
+    pickle would have run code here)."""
+    try:
+        messages = from_json(data)
+    except ValueError as err:
+        assert str(err).startswith("not ddlkit messages")
+        return
+    assert all(isinstance(m, MESSAGE_TYPES) for m in messages)
