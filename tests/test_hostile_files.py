@@ -112,6 +112,7 @@ def test_a_saved_record_loads_back(record: Path, tmp_path: Path) -> None:
     ('{"format": "1"}', "has \"format\": \"1\", not a format number"),
     (f'{{"format": {FORMAT_VERSION + 1}}}', "was written by a newer ddlkit"),
     ("[" * 100_000, "nested too deeply"),
+    ('{"format": ' + "9" * 5000 + "}", "Exceeds the limit"),
 ])
 def test_a_damaged_record_says_what_is_wrong(record: Path, text: str, says: str) -> None:
     record.write_text(text)
@@ -353,6 +354,10 @@ def test_torch_load_is_always_weights_only() -> None:
     (torch_bytes({**sample_state(), "params": torch.zeros(2, 2)}),
      "its 'params' should be a flat tensor of floats, not a torch.float32 tensor of shape"),
     (torch_bytes({**sample_state(), "config": {"lr": torch.ones(1)}}), "Experiment fields"),
+    (torch_bytes({**sample_state(), "config": {"lr": [[[[[[[[[[1]]]]]]]]]]}}), "Experiment "),
+    (torch_bytes({**sample_state(), "step": 2**70}), "its 'step' should be a step number"),
+    (torch_bytes({**sample_state(), "params": torch.arange(15.0).to_sparse()}),
+     "its 'params' should be a flat tensor of floats"),
     (torch_bytes({**sample_state(), "optimizer": {"m": torch.zeros(3)}}),
      "its optimizer['m'] is a torch.float32 tensor of shape (3,), unlike the parameters"),
     (torch_bytes({**sample_state(), "optimizer": {}}), "its optimiser state does not fit the "

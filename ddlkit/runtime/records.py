@@ -48,7 +48,7 @@ def kind(value: Any) -> str:
     if isinstance(value, bool):
         return f"{str(value).lower()}"
     if isinstance(value, (int, float)):
-        return f"the number {value!r}"
+        return f"the number {value!r:.40}"
     if isinstance(value, str):
         return f"the string {value[:40]!r}"
     if isinstance(value, dict):
@@ -209,6 +209,8 @@ def parse(path: Path) -> Any:
         raise RecordError(path, f"is not valid JSON (line {err.lineno}, column {err.colno}: "
                           f"{err.msg})", EDITED if body.startswith("{") else NOT_A_RECORD
                           ) from None
+    except ValueError as err:  # a number too long for Python to read
+        raise RecordError(path, f"cannot be read as JSON ({err})", EDITED) from None
 
 
 def read_params(path: Path) -> np.ndarray:

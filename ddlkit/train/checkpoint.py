@@ -143,25 +143,36 @@ def _checked(path: Path, state: Any) -> dict[str, Any]:
                                   f"{_show(state[key])}", EDITED)
     params = state["params"]
     for name, tensor in _tensors(state["optimizer"], "optimizer"):
-        if tensor.shape != params.shape or tensor.dtype != params.dtype:
+        if not _dense(tensor) or tensor.shape != params.shape or tensor.dtype != params.dtype:
             raise CheckpointError(path, f"its {name} is a {tensor.dtype} tensor of shape "
                                   f"{tuple(tensor.shape)}, unlike the parameters "
                                   f"({params.dtype}, {tuple(params.shape)})", EDITED)
     return state
 
 
-def _plain(value: Any) -> bool:
-    """A JSON-like value: what an Experiment's fields hold."""
-    if value is None or isinstance(value, (bool, int, float, str)):
+def _plain(value: Any, tensors: bool = False, depth: int = 0) -> bool:
+    """A JSON-like value nested a little at most (what an Experiment's fields hold), with
+    tensors among the values if ``tensors`` (an optimiser's state)."""
+    if value is None or isinstance(value, (bool, float, str)):
         return True
-    if isinstance(value, (list, tuple)):
-        return all(_plain(v) for v in value)
-    return isinstance(value, dict) and all(
-        isinstance(k, str) and _plain(v) for k, v in value.items())
+    if isinstance(value, int):
+        return -2**63 <= value < 2**63
+    if isinstance(value, torch.Tensor):
+        return tensors
+    if isinstance(value, (list, tuple)) and depth < 8:
+        return all(_plain(v, tensors, depth + 1) for v in value)
+    return isinstance(value, dict) and depth < 8 and all(
+        isinstance(k, str) and _plain(v, tensors, depth + 1) for k, v in value.items())
 
 
 def _count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
+
+
+def _dense(value: Any) -> bool:
+    """A tensor as torch.save writes a model's: dense, of floats, in memory."""
+    return (isinstance(value, torch.Tensor) and value.layout == torch.strided
+            and value.is_floating_point() and value.device.type == "cpu")
 
 
 def _tensors(value: Any, name: str) -> Iterator[tuple[str, torch.Tensor]]:
@@ -181,16 +192,19 @@ KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "step": (_count, "a step number"),
     "samples": (_count, "a number of samples"),
     "config": (lambda v: isinstance(v, dict) and _plain(v), "a dict of Experiment fields"),
-    "params": (lambda v: isinstance(v, torch.Tensor) and v.dim() == 1 and v.is_floating_point(),
-               "a flat tensor of floats"),
-    "optimizer": (lambda v: isinstance(v, dict), "a dict (the optimiser's state)"),
+    "params": (lambda v: _dense(v) and v.dim() == 1, "a flat tensor of floats"),
+    "optimizer": (lambda v: isinstance(v, dict) and _plain(v, tensors=True),
+                  "a dict of tensors and numbers (the optimiser's state)"),
 }
 
 
 def _show(value: Any) -> str:
     if isinstance(value, torch.Tensor):
         return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
-    return f"{type(value).__name__} {value!r:.40}"
+    try:
+        return f"{type(value).__name__} {value!r:.40}"
+    except ValueError:  # an int too long to print
+        return type(value).__name__
 
 
 def _refused(err: BaseException) -> str:
