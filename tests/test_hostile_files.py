@@ -401,6 +401,20 @@ def test_resume_from_a_damaged_checkpoint_is_refused_before_any_process(
         ddlkit.run(CKPT_EXP.replace(checkpoint_every=0), resume_from=ckpt.parent.parent)
 
 
+def test_the_command_line_names_a_damaged_checkpoint(ckpt: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str],
+                                                     no_process_started: None) -> None:
+    from ddlkit.cli import main
+
+    ckpt.write_bytes(b"not a checkpoint")
+    with pytest.raises(SystemExit) as info:
+        main(["run", "--mode", "sync", "--workers", "2", "--dataset", "iris", "--model",
+              "linear", "--steps", "20", "--resume-from", str(ckpt.parent.parent),
+              "--out", str(tmp_path / "out")])
+    assert info.value.code == 2
+    assert f"{ckpt}: is not a checkpoint" in capsys.readouterr().err
+
+
 def test_a_checkpoint_is_saved_atomically(ckpt: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     before = snapshot(ckpt.parent)
     half = torch_bytes({**sample_state(), "step": 10})[:100]
@@ -506,13 +520,18 @@ def short_limit(monkeypatch: pytest.MonkeyPatch) -> None:
      f"(stopped at {FILE}, line "),
     ("def weighted_average(grads, counts):\n    exit()\n",
      f"weighted_average() called exit() or sys.exit() (stopped at {FILE}, line 2)"),
+    ("class Logged:\n    def __init__(self, fn):\n        self.fn = fn\n"
+     "    def __call__(self, *args):\n        return self.fn(*args)\n"
+     "@Logged\ndef weighted_average(grads, counts):\n    while True:\n        pass\n",
+     "check 1/3 failed: weighted_average() did not finish within the time limit of 0.5 s "
+     f"(stopped at {FILE}, line "),
     ("import time\ndef weighted_average(grads, counts):\n    time.sleep(1.2)\n",
      f"weighted_average() did not finish within the time limit of 0.5 s (stopped at {FILE}, "
      "line 3)"),
     (STUCK, "weighted_average() did not finish within the time limit of 0.5 s and could not "
             "be stopped: does it catch every exception"),
 ], ids=["syntax", "raises-at-import", "exits-at-import", "loops-at-import", "loops",
-        "exits", "sleeps", "swallows-every-interruption"])
+        "exits", "loops-decorated", "sleeps", "swallows-every-interruption"])
 def test_a_hostile_exercise_file_ends_in_a_verdict(tmp_path: Path, short_limit: None,
                                                    source: str, says: str) -> None:
     mine = tmp_path / FILE

@@ -25,7 +25,7 @@ import time
 import traceback
 from functools import wraps
 from pathlib import Path
-from types import FunctionType, ModuleType
+from types import ModuleType
 from typing import Any, Callable, TypeVar
 
 import torch
@@ -92,21 +92,22 @@ def call(fn: Callable[..., T], path: Path, what: str, *args: Any, **kwargs: Any)
 
 
 def view(module: ModuleType, path: Path) -> ModuleType:
-    """A copy of the learner's ``module`` whose functions (those defined in ``path``) run
-    under :func:`call`. Their globals stay the module's own, so they call each other
-    directly."""
+    """A copy of the learner's ``module`` whose functions (those it defines, decorated or
+    not; not its classes) run under :func:`call`. Their globals stay the module's own, so
+    they call each other directly."""
     out = ModuleType(module.__name__, module.__doc__)
     for name, value in vars(module).items():
-        if isinstance(value, FunctionType) and value.__code__.co_filename == str(path):
-            value = _limited(value, path)
+        if (callable(value) and not isinstance(value, type)
+                and getattr(value, "__module__", None) == module.__name__):
+            value = _limited(value, path, f"{name}()")
         setattr(out, name, value)
     return out
 
 
-def _limited(fn: Callable[..., Any], path: Path) -> Callable[..., Any]:
+def _limited(fn: Callable[..., Any], path: Path, what: str) -> Callable[..., Any]:
     @wraps(fn)
     def limited(*args: Any, **kwargs: Any) -> Any:
-        return call(fn, path, f"{fn.__name__}()", *args, **kwargs)
+        return call(fn, path, what, *args, **kwargs)
     return limited
 
 
