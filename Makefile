@@ -32,7 +32,7 @@ NBVAL_ARGS := --nbval-lax --nbval-current-env --nbval-cell-timeout=120 -p no:ran
 DEMO_OUT ?= runs/demo
 
 .DEFAULT_GOAL := help
-.PHONY: help install lab test test-portable soak demo lint typecheck clean distclean exercises bench
+.PHONY: help install lab test test-portable soak fuzz demo lint typecheck clean distclean exercises bench
 
 help:
 	@echo "make lab        open the course in JupyterLab (sets up .venv on first use)"
@@ -40,6 +40,7 @@ help:
 	@echo "make test-portable  core tests without pidfd and under spawn (as macOS and"
 	@echo "                    Windows run), then the pip-installed course from a wheel"
 	@echo "make soak       100 back-to-back runs: nothing may leak"
+	@echo "make fuzz       corrupt and hostile files, $(FUZZ_EXAMPLES) examples a test (a few minutes)"
 	@echo "make demo       a 2-worker sync run on digits; record in $(DEMO_OUT)"
 	@echo "make lint       ruff check ddlkit tests"
 	@echo "make typecheck  mypy ddlkit (settings in pyproject.toml)"
@@ -127,6 +128,13 @@ soak: $(STAMP)
 	left=$$(ls -A $$tmp); rm -rf $$tmp $$tmp.pytest; \
 	if [ -n "$$left" ]; then echo "make soak: left in its temp folder: $$left"; status=1; fi; \
 	exit $$status
+
+# The hypothesis tests of tests/test_hostile_files.py (records, checkpoints, exercise builds,
+# store reports) with many more examples than make test gives them (DDLKIT_FUZZ_EXAMPLES).
+FUZZ_EXAMPLES ?= 3000
+fuzz: $(STAMP)
+	DDLKIT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/test_hostile_files.py -k fuzz \
+	  -p no:cacheprovider --hypothesis-show-statistics
 
 demo: $(STAMP)
 	$(PY) -m ddlkit run --mode sync --workers 2 --dataset digits --steps 100 --out $(DEMO_OUT)

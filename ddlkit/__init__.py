@@ -10,7 +10,14 @@ Where everything lives, and where new things go: ``ddlkit/ARCHITECTURE.md``.
 """
 from ddlkit import _moved
 from ddlkit.config import Experiment
-from ddlkit.errors import ConfigError, RunTimeout, WorkerFailed, WorkerUnresponsive
+from ddlkit.errors import (
+    CheckpointError,
+    ConfigError,
+    RecordError,
+    RunTimeout,
+    WorkerFailed,
+    WorkerUnresponsive,
+)
 from ddlkit.modes import MODES
 from ddlkit.runtime import run
 from ddlkit.runtime.result import RunResult, load_result
@@ -19,4 +26,5 @@ _moved.install()
 
 __version__ = "0.1.0"
 __all__ = ["Experiment", "ConfigError", "WorkerFailed", "WorkerUnresponsive", "RunTimeout",
-           "MODES", "RunResult", "load_result", "run", "__version__"]
+           "RecordError", "CheckpointError", "MODES", "RunResult", "load_result", "run",
+           "__version__"]

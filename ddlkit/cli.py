@@ -36,7 +36,7 @@ from ddlkit.config import (
 )
 from ddlkit.data.datasets import DATASETS
 from ddlkit.data.sharding import SCHEMES
-from ddlkit.errors import ConfigError, RunTimeout, WorkerFailed
+from ddlkit.errors import CheckpointError, ConfigError, RunTimeout, WorkerFailed
 from ddlkit.modes import MODES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -397,7 +397,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     bar = ProgressBar(exp.steps, args.quiet)
     try:
         result = run(exp, on_event=bar, record_dir=out, resume_from=args.resume_from)
-    except (ConfigError, FileNotFoundError) as exc:  # found before any process started
+    except (ConfigError, CheckpointError, FileNotFoundError) as exc:  # before any start
         bar.close()
         args.parser.error(str(exc))
     except (WorkerFailed, RunTimeout) as exc:

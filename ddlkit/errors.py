@@ -84,3 +84,29 @@ class OversubscribedWarning(UserWarning):
     """A run starts more worker processes than this machine has CPU cores.
 
     The run works; its timings are those of processes taking turns on the cores."""
+
+
+class FileProblem(ValueError):
+    """A file ddlkit reads is cut off, damaged, or not the kind of file it should be.
+
+    ``path`` is the file, ``problem`` what is wrong with it and ``advice`` what to do; the
+    message says all three. Nothing is written or deleted when this is raised.
+    """
+
+    def __init__(self, path: Any, problem: str, advice: str = "") -> None:
+        self.path = str(path)
+        self.problem = problem
+        self.advice = advice
+        super().__init__(f"{self.path}: {problem}" + (f"; {advice}" if advice else ""))
+
+    def __reduce__(self) -> tuple[Any, ...]:  # so that it crosses a process boundary
+        return (type(self), (self.path, self.problem, self.advice))
+
+
+class RecordError(FileProblem):
+    """A run's ``record.json`` (or its ``final_params.npy``) that ``load_result`` cannot read."""
+
+
+class CheckpointError(FileProblem):
+    """A checkpoint that cannot be resumed from: cut off, damaged, or holding other things
+    than a ddlkit checkpoint (ddlkit never unpickles arbitrary objects from one)."""

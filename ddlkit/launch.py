@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from ddlkit import cli
-from ddlkit.errors import ConfigError
+from ddlkit.errors import CheckpointError, ConfigError
 from ddlkit.modes import MODES
 from ddlkit.runtime import torchrun
 from ddlkit.train import checkpoint
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             path = checkpoint.find(args.resume_from)
             checkpoint.check_compatible(exp, checkpoint.load(path))
-        except (ConfigError, FileNotFoundError) as err:
+        except (ConfigError, CheckpointError, FileNotFoundError) as err:
             args.parser.error(str(err))
         resume_path = str(path)
     bar = cli.ProgressBar(exp.steps, quiet=args.quiet or int(os.environ["RANK"]) != 0)

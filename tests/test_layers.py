@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "ddlkit"
 #: Within one layer, a package imports only itself (``data`` never imports ``comm``).
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("ddlkit.errors", "ddlkit.units", "ddlkit.faults", "ddlkit._moved",  # no ddlkit imports
-     "ddlkit.paths"),
+     "ddlkit.paths", "ddlkit.files"),
     ("ddlkit.data", "ddlkit.comm"),                             # primitives
     ("ddlkit.modes",),                                          # the mode registry
     ("ddlkit.config",),                                         # Experiment: one run, validated

@@ -8,6 +8,7 @@ import pickle
 import time
 from typing import Any
 
+import numpy as np
 import pytest
 
 import ddlkit
@@ -24,6 +25,8 @@ from ddlkit.comm.protocol import (
     Reporter,
     RunRequest,
     WorkerLost,
+    from_json,
+    to_json,
 )
 from ddlkit.runtime import live
 from ddlkit.runtime.collector import Collector
@@ -64,6 +67,28 @@ def test_every_message_pickles_and_round_trips(msg: Any) -> None:
     with reader, writer:
         writer.send(msg)
         assert reader.recv() == msg
+
+
+@pytest.mark.parametrize("msg", EXAMPLES, ids=lambda m: type(m).__name__)
+def test_every_message_round_trips_through_json(msg: Any) -> None:
+    [back] = from_json(to_json([msg]))
+    assert back == msg and type(back) is type(msg)
+
+
+def test_json_keeps_arrays_bit_for_bit_and_refuses_what_is_not_a_message() -> None:
+    params = np.array([0.1, -0.0, np.nan, 3e-39], dtype=np.float32)
+    [back] = from_json(to_json([Done(0, {"final_params": params, "updates": np.int64(7)})]))
+    assert back.output["final_params"].dtype == np.float32
+    assert back.output["final_params"].tobytes() == params.tobytes()
+    assert back.output["updates"] == 7
+    for data in (b"", b"{}", b"[1]", b'[{"type": "Ready"}]', b'[{"type": "Exec", "rank": 0}]',
+                 b'[{"type": "Left", "rank": -1, "reason": ""}]',
+                 b'[{"type": "Done", "rank": 0, "output": {"__ndarray__": "", "dtype": "O", '
+                 b'"shape": [0]}}]'):
+        with pytest.raises(ValueError, match="not ddlkit messages"):
+            from_json(data)
+    with pytest.raises(TypeError, match="cannot hold object"):
+        to_json([Done(0, {"x": object()})])
 
 
 def test_a_run_request_round_trips_with_its_job() -> None:
@@ -141,16 +166,16 @@ def test_how_a_rank_ends_is_recorded() -> None:
     assert col.lost[3]["step"] == 5 and col.lost[3]["noticed_by_server"] == "connection closed"
 
 
-def test_the_torchrun_outbox_feeds_rank_0_and_travels_pickled() -> None:
-    """Rank 0's outbox feeds its collector live; another rank's outbox is pickled into
-    torchrun's store and fed to rank 0's collector at the end."""
+def test_the_torchrun_outbox_feeds_rank_0_and_travels_as_json() -> None:
+    """Rank 0's outbox feeds its collector live; another rank's outbox goes into
+    torchrun's store as JSON and is fed to rank 0's collector at the end."""
     t0 = time.perf_counter()
     col = Collector(["worker", "worker"], t0, align_clocks=True)
     own, other = _Outbox(col), _Outbox(None)
     life_of_a_rank(own, rank=0)
     life_of_a_rank(other, rank=1)
     assert col.outputs.keys() == {0} and len(col.history) == 1
-    for msg in pickle.loads(pickle.dumps(other.messages)):
+    for msg in from_json(to_json(other.messages)):
         col.feed(msg)
     assert col.outputs.keys() == {0, 1} and len(col.history) == 2
     assert col.offsets.keys() == {0, 1} and {e[0] for e in col.events} == {0, 1}

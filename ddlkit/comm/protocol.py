@@ -13,10 +13,14 @@ One message goes the other way, from a warm pool's parent to its worker:
 """
 from __future__ import annotations
 
+import base64
+import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Callable, ClassVar, Union, get_args
+
+import numpy as np
 
 from ddlkit.comm.events import Recorder
 
@@ -111,6 +115,55 @@ class WorkerLost(_FromRank):
 Message = Union[Ready, Progress, EvalRow, Events, Done, Failed, Left, WorkerLost]
 #: the message types, for ``isinstance``
 MESSAGE_TYPES: tuple[type, ...] = get_args(Message)
+#: how a NumPy array (a rank's final parameters) is marked in JSON
+ARRAY = "__ndarray__"
+
+
+def to_json(messages: list[Message]) -> bytes:
+    """``messages`` as JSON, for a channel that other machines can reach (torchrun's
+    store): unlike a pickle, reading it back cannot run code. Arrays keep every bit."""
+    return json.dumps([{"type": type(m).__name__, **{f.name: getattr(m, f.name)
+                                                   for f in fields(m)}} for m in messages],
+                      default=_encode).encode("utf-8")
+
+
+def from_json(data: bytes) -> list[Message]:
+    """The messages :func:`to_json` wrote; anything else raises ``ValueError``."""
+    kinds = {t.__name__: t for t in MESSAGE_TYPES}
+    try:
+        items = json.loads(data, object_hook=_decode)
+        if not isinstance(items, list):
+            raise ValueError(f"a list of messages, not {type(items).__name__}")
+        out = []
+        for item in items:
+            kind = kinds[item.pop("type")]
+            if kind is Events:
+                item["events"] = [tuple(e) for e in item["events"]]
+            out.append(kind(**item))
+        return out
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as err:
+        raise ValueError(f"not ddlkit messages ({type(err).__name__}: {err})"[:300]) from None
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, np.ndarray) and not value.dtype.hasobject:
+        return {ARRAY: base64.b64encode(np.ascontiguousarray(value).tobytes()).decode(),
+                "dtype": value.dtype.str, "shape": list(value.shape)}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"a rank's report cannot hold {type(value).__name__} in JSON")
+
+
+def _decode(obj: dict[str, Any]) -> Any:
+    if ARRAY not in obj:
+        return obj
+    dtype = np.dtype(obj["dtype"])
+    if dtype.hasobject:
+        raise ValueError("an array of Python objects")
+    raw = base64.b64decode(obj[ARRAY], validate=True)
+    return np.frombuffer(raw, dtype=dtype).reshape(obj["shape"]).copy()
 
 
 @dataclass(frozen=True)

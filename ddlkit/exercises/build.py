@@ -28,6 +28,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ddlkit.files import atomic_write
+
 BEGIN, END, HINT = "# BEGIN SOLUTION", "# END SOLUTION", "# HINT:"
 #: the files that make up an exercise: exNN_name.py and exNN_name.ipynb
 EXERCISE_FILE = re.compile(r"ex(\d\d)_\w+\.(py|ipynb)")
@@ -163,7 +165,7 @@ def build(source: str | Path, out: str | Path, force: bool = False) -> BuildRepo
         if current == content:
             report.unchanged.append(name)
         elif current is None or force or recorded.get(name) == _sha256(current):
-            target.write_bytes(content)
+            atomic_write(target, content)
             report.written.append(name)
         else:
             report.kept.append(name)
@@ -177,7 +179,7 @@ def build(source: str | Path, out: str | Path, force: bool = False) -> BuildRepo
             target.unlink()
             report.removed.append(name)
     text = "".join(f"{manifest[name]}  {name}\n" for name in sorted(manifest))
-    (out / MANIFEST).write_text(text, encoding="utf-8")
+    atomic_write(out / MANIFEST, text.encode("utf-8"))
     return report
 
 
@@ -188,8 +190,8 @@ def _sha256(data: bytes) -> str:
 def _read_manifest(path: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
-    entries = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
+    entries = {}  # a damaged manifest matches nothing, so every changed file is kept
+    for line in path.read_bytes().decode("utf-8", errors="replace").splitlines():
         digest, _, name = line.partition("  ")
         if name:
             entries[name] = digest

@@ -8,7 +8,8 @@ Checks compare the learner's answer with a reference computed independently (aut
 :func:`grade` runs the checks in order and stops at the first failure, so the verdict
 names one precise problem. A stub's ``NotImplementedError("Exercise N: …")`` becomes a
 "not implemented yet" verdict, and any other error in the learner's code becomes a failed
-check naming the line, so grading never raises because of the learner's code.
+check naming the line, so grading never raises because of the learner's code. Nor does
+it hang: the learner's code in this process runs under a time limit (:mod:`.limits`).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, TypeVar, Union
 
+from ddlkit.exercises import limits
 from ddlkit.exercises.verdict import CheckResult, Verdict, shown
 from ddlkit.paths import checkout_root
 
@@ -164,7 +166,9 @@ class Learner:
         self._memo: dict[Any, Any] = {}
 
     def module(self) -> ModuleType:
-        return self.memo("module", lambda: load_file(self.path))
+        """The learner's module, loaded once, its functions under a time limit."""
+        return self.memo("module", lambda: limits.view(limits.call(
+            load_file, self.path, f"importing {self.path.name}", self.path), self.path))
 
     def memo(self, key: Any, compute: Callable[[], T]) -> T:
         """``compute()`` once per grading (a failure is remembered and raised again)."""
@@ -259,7 +263,7 @@ def grade(exercise: str | int, directory: str | os.PathLike[str] | None = None) 
             verdict.not_implemented = str(exc)
             result.status, result.reason = "failed", f"not implemented yet: {exc}"
             break
-        except CheckFailed as exc:
+        except (CheckFailed, limits.Stopped) as exc:
             result.status, result.reason = "failed", str(exc)
             break
         except Exception as exc:  # noqa: BLE001 - the learner's code may raise anything

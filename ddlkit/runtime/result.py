@@ -5,7 +5,6 @@ import html
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,9 @@ import numpy as np
 from ddlkit.comm.accounting import RankTotals
 from ddlkit.comm.events import EVENT_FIELDS, Event
 from ddlkit.config import Experiment
+from ddlkit.errors import RecordError
+from ddlkit.files import atomic_write
+from ddlkit.runtime import records
 from ddlkit.units import format_bytes
 
 RECORD = "record.json"
@@ -107,7 +109,9 @@ class RunResult:
         if f:
             acc = f.get("accuracy")
             acc_s = "" if acc is None else f", accuracy {acc:.3f}"
-            lines.append(f"step {f.get('step')}: test loss {f.get('test_loss'):.4f}{acc_s}")
+            loss = f.get("test_loss")  # None in a record: it was NaN or infinite
+            loss_s = "n/a" if loss is None else f"{loss:.4f}"
+            lines.append(f"step {f.get('step')}: test loss {loss_s}{acc_s}")
         for lost in self.lost:
             how = lost.get("how", "lost")
             step = f" at step {lost['step']}" if "step" in lost else ""
@@ -145,23 +149,39 @@ class RunResult:
         """Write ``record.json`` (and ``final_params.npy``) atomically; returns the record path."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        if self.final_params is not None:
-            _atomic_write(d / PARAMS, lambda f: np.save(f, self.final_params), binary=True)
-        path = d / RECORD
-        _atomic_write(path, lambda f: json.dump(self.to_dict(), f, indent=1), binary=False)
-        return path
+        text = json.dumps(self.to_dict(), indent=1)  # first: a field JSON cannot hold
+        params = self.final_params                  # stops the save before any write
+        if params is not None:
+            atomic_write(d / PARAMS, lambda f: np.save(f, params))
+        return atomic_write(d / RECORD, text.encode("utf-8"))
 
 
 def load_result(directory: str | os.PathLike[str]) -> RunResult:
-    """Read a run back from the directory :meth:`RunResult.save` wrote."""
+    """Read a run back from the directory :meth:`RunResult.save` wrote (or its record.json).
+
+    A folder without a record raises ``FileNotFoundError``; a record that is cut off,
+    damaged, from a newer ddlkit or not a record at all raises
+    :class:`~ddlkit.errors.RecordError` (a ``ValueError``) naming the file and what to do.
+    """
     d = Path(directory)
-    data = json.loads((d / RECORD).read_text())
+    if d.name == RECORD and d.is_file():
+        d = d.parent
+    path = d / RECORD
+    if not path.is_file():
+        where = f"no folder {d}" if not d.is_dir() else f"no {RECORD} in {d}"
+        raise FileNotFoundError(f"{where}: {records.NOT_A_RECORD}")
+    data = records.read_fields(path, FORMAT_VERSION)
+    try:
+        config = Experiment.from_dict(data["config"])
+    except (ValueError, TypeError) as err:
+        raise RecordError(path, f'"config" is not an experiment this ddlkit can run ({err})',
+                          records.EDITED) from None
     ev = data["events"]
     events = [Event(**dict(zip(ev["fields"], row))) for row in ev["rows"]]
-    params = np.load(d / PARAMS) if (d / PARAMS).exists() else None
+    params = records.read_params(d / PARAMS) if (d / PARAMS).exists() else None
     return RunResult(
-        config=Experiment.from_dict(data["config"]), status=data["status"],
-        error=data["error"], error_detail=data.get("error_detail"), wall_time_s=data["wall_time_s"],
+        config=config, status=data["status"], error=data["error"],
+        error_detail=data.get("error_detail"), wall_time_s=data["wall_time_s"],
         first_event_s=data.get("first_event_s"), history=data["history"],
         ranks=[RankTotals(**r) for r in data["ranks"]], events=events,
         staleness=data["staleness"], lost=data.get("lost", []),
@@ -173,14 +193,3 @@ def _clean(row: dict[str, Any]) -> dict[str, Any]:
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
             for k, v in row.items()}
 
-
-def _atomic_write(path: Path, write: Any, binary: bool) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.fchmod(fd, 0o644)  # mkstemp makes owner-only files; a record is for sharing
-    try:
-        with os.fdopen(fd, "wb" if binary else "w") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -8,7 +8,8 @@ machines with PyTorch's own launcher, ``torchrun`` (no home-made cluster code)::
 
 It takes the flags of ``python -m ddlkit run``. Every rank runs the same strategy code
 with the same instrumented communicator; at the end each rank leaves what it recorded in
-torchrun's store, and rank 0 writes the one ``record.json``, as ``ddlkit.run`` would.
+torchrun's store (as JSON, never a pickle), and rank 0 writes the one ``record.json``, as
+``ddlkit.run`` would.
 torchrun must start exactly as many processes as the experiment has ranks (workers,
 plus one server in parameter-server modes). gloo traffic is unauthenticated: use this on
 a trusted network only.
@@ -16,7 +17,6 @@ a trusted network only.
 from __future__ import annotations
 
 import os
-import pickle
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -26,7 +26,7 @@ import torch
 import torch.distributed as dist
 
 from ddlkit.comm import Communicator, Recorder
-from ddlkit.comm.protocol import Message, Reporter
+from ddlkit.comm.protocol import Message, Reporter, from_json, to_json
 from ddlkit.config import Experiment
 from ddlkit.faults import LeaveRun
 from ddlkit.modes import MODES
@@ -89,8 +89,8 @@ def run_rank(exp: Experiment, out: Path, resume_path: str | None = None,
 
         reporter.failed(traceback.format_exc())
         code = 1
-    # torch's stub says str; the store takes bytes (pickles are not text)
-    store.set(f"{prefix}rank{rank}", pickle.dumps(outbox.messages))  # type: ignore[arg-type]
+    # JSON, not a pickle: anyone who reaches the store could write one (docs/multi-node.md)
+    store.set(f"{prefix}rank{rank}", to_json(outbox.messages))  # type: ignore[arg-type]
     if collector is not None:  # rank 0
         _write_record(exp, store, prefix, collector, world, t0, out)
     dist.destroy_process_group()
@@ -107,8 +107,11 @@ def _write_record(exp: Experiment, store: Any, prefix: str, collector: Collector
             if r in collector.lost:
                 missing.discard(r)
             elif store.check([f"{prefix}rank{r}"]):
-                for msg in pickle.loads(store.get(f"{prefix}rank{r}")):
-                    collector.feed(msg)
+                try:
+                    for msg in from_json(store.get(f"{prefix}rank{r}")):
+                        collector.feed(msg)
+                except ValueError as err:
+                    collector.errors[r] = f"rank {r}'s report in the store is {err}"
                 missing.discard(r)
         time.sleep(0.05)
     failed = sorted(collector.errors) + sorted(missing)

@@ -19,7 +19,13 @@ import torch
 
 from ddlkit.config import Experiment
 from ddlkit.modes import MODES
-from ddlkit.train.optim import FlatOptimizer
+from ddlkit.train.optim import FlatOptimizer, make_optimizer
+
+
+def optimizer_for(exp: Experiment, param: torch.Tensor) -> FlatOptimizer:
+    """The experiment's optimiser over the flat tensor ``param``, with its LR schedule."""
+    opt = make_optimizer(exp.optimizer, param, exp.lr, exp.momentum)
+    return opt if exp.lr_scaling == "none" else Scheduled(opt, exp)
 
 
 def lr_at(exp: Experiment, step: float) -> float:

@@ -12,7 +12,7 @@ from ddlkit.config import DTYPES, Experiment
 from ddlkit.data import load_dataset, make_sampler, make_shards
 from ddlkit.train.delays import RandomDelay, fixed_delay, speed_weights
 from ddlkit.train.models import FlatModel, batch_loss, build_model
-from ddlkit.train.optim import FlatOptimizer, make_optimizer
+from ddlkit.train.optim import FlatOptimizer
 
 
 class Trainer:
@@ -54,11 +54,8 @@ class Trainer:
 
     def optimizer(self) -> FlatOptimizer:
         """The experiment's optimiser over the flat parameters, with its LR schedule."""
-        opt = make_optimizer(self.exp.optimizer, self.model.flat, self.exp.lr, self.exp.momentum)
-        if self.exp.lr_scaling == "none":
-            return opt
-        from ddlkit.train.schedule import Scheduled
-        return Scheduled(opt, self.exp)
+        from ddlkit.train.schedule import optimizer_for
+        return optimizer_for(self.exp, self.model.flat)
 
     def gradient_into(self, out: torch.Tensor) -> tuple[int, float]:
         """Compute the mean gradient over this worker's next batch into ``out``.
