@@ -206,3 +206,40 @@ def test_a_worker_killed_during_start_up_never_hangs_or_blames_another(attempt: 
     else:  # it had joined: async carries on without it
         assert result.status == "ok" and set(hook.lost) == {2}
         assert [lost["rank"] for lost in result.lost] == [2]
+
+
+@pytest.mark.parametrize("delay_s", [0.3, 0.7, 1.1])
+def test_killed_while_writing_checkpoints_leaves_one_that_resumes(tmp_path: Path,
+                                                                  delay_s: float) -> None:
+    """The server writes a checkpoint after every step; an outside SIGKILL lands at some
+    moment of that loop, often mid-write. The run fails naming it, and the checkpoint on disk
+    is whole: the run resumes from it."""
+    import multiprocessing
+
+    from ddlkit.train import checkpoint
+
+    exp = ddlkit.Experiment(mode="sync", workers=2, dataset="digits", hidden=1024, steps=100_000,
+                            eval_every=1000, checkpoint_every=1, timeout_s=60.0)
+    started = threading.Event()
+
+    def hook(event: object) -> None:
+        if isinstance(event, Progress) and event.step >= 3:
+            started.set()
+
+    def killer() -> None:
+        if started.wait(30):
+            time.sleep(delay_s)
+            for p in multiprocessing.active_children():
+                if p.name == "ddlkit-rank0" and p.pid is not None:
+                    os.kill(p.pid, KILL)
+
+    threading.Thread(target=killer, daemon=True).start()
+    with pytest.raises(ddlkit.WorkerFailed) as info:
+        ddlkit.run(exp, on_event=hook, record_dir=tmp_path / "run")
+    assert info.value.rank == 0
+    state = checkpoint.load(checkpoint.find(tmp_path / "run"))
+    done = int(state["step"])
+    assert done >= 3
+    resumed = ddlkit.run(exp.replace(steps=done + 2, eval_every=done + 2, checkpoint_every=0),
+                         resume_from=tmp_path / "run")
+    assert resumed.status == "ok"
