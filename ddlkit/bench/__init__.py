@@ -10,4 +10,8 @@ Worker jobs must live in an importable module: a function defined in a script's
 - :mod:`ddlkit.bench.rates`: steady training rates read off a ``RunResult``;
 - :mod:`ddlkit.bench.coldstart`: ``python -m ddlkit.bench.coldstart`` times ``run()`` to its
   first event in a fresh process, then again warm.
+- :mod:`ddlkit.bench.netns`: two network namespaces joined by a shaped veth pair (root,
+  Linux); a torchrun run across them against the emulation and the α–β prediction
+  (``benchmarks/bench_netns.py``, ``tests/test_netns.py``), with
+  :mod:`ddlkit.bench.netprobe`, the link's latency and throughput in plain Python.
 """

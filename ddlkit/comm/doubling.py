@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 
 from ddlkit.comm.communicator import Communicator
+from ddlkit.comm.ring import exchange
 
 
 def largest_power_of_two(n: int) -> int:
@@ -43,9 +44,7 @@ def doubling_all_reduce(comm: Communicator, tensor: torch.Tensor) -> None:
     mask = 1
     while mask < p:
         peer = r ^ mask
-        handle = comm.isend(flat, peer)
-        comm.recv(scratch, peer)
-        handle.wait()  # the send must finish before flat changes
+        exchange(comm, flat, peer, scratch, peer)  # both done before flat changes
         flat.add_(scratch)
         mask <<= 1
     if r < n - p:

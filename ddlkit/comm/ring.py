@@ -37,19 +37,27 @@ def ring_all_reduce(comm: Communicator, tensor: torch.Tensor) -> None:
     # Reduce-scatter: after step s, chunk (r - s - 1) holds the sum of s + 2 ranks.
     for s in range(n - 1):
         out_i, in_i = (r - s) % n, (r - s - 1) % n
-        _exchange(comm, chunks[out_i], right, scratch[:sizes[in_i]], left)
+        exchange(comm, chunks[out_i], right, scratch[:sizes[in_i]], left)
         chunks[in_i].add_(scratch[:sizes[in_i]])
     # All-gather: rank r now owns the full sum of chunk (r + 1); pass sums around.
     for s in range(n - 1):
         out_i, in_i = (r + 1 - s) % n, (r - s) % n
-        _exchange(comm, chunks[out_i], right, chunks[in_i], left)
+        exchange(comm, chunks[out_i], right, chunks[in_i], left)
 
 
-def _exchange(comm: Communicator, out: torch.Tensor, dst: int,
-              into: torch.Tensor, src: int) -> None:
-    """Send ``out`` to the right while receiving ``into`` from the left."""
+def exchange(comm: Communicator, out: torch.Tensor, dst: int,
+             into: torch.Tensor, src: int) -> None:
+    """Send ``out`` to ``dst`` while receiving ``into`` from ``src`` (empty: skipped).
+
+    The receive is posted first. gloo's TCP transport holds a send back until the
+    receiver has announced its receive; with the send posted first, the two directions of
+    a shaped link were measured taking turns, so a swap of n bytes took 2·n·β instead of
+    n·β (``benchmarks/bench_netns.py``, two network namespaces at 100 Mbit/s; on
+    loopback the difference does not show).
+    """
+    pending = comm.irecv(into, src) if into.numel() else None
     handle = comm.isend(out, dst) if out.numel() else None
-    if into.numel():
-        comm.recv(into, src)
+    if pending is not None:
+        pending.wait()
     if handle is not None:
         handle.wait()

@@ -11,13 +11,16 @@ with the same instrumented communicator; at the end each rank leaves what it rec
 torchrun's store (as JSON, never a pickle), and rank 0 writes the one ``record.json``, as
 ``ddlkit.run`` would.
 torchrun must start exactly as many processes as the experiment has ranks (workers,
-plus one server in parameter-server modes). gloo traffic is unauthenticated: use this on
-a trusted network only.
+plus one server in parameter-server modes). gloo listens on the interface holding the
+address that reaches rank 0's store, unless ``GLOO_SOCKET_IFNAME`` is set
+(:mod:`ddlkit.runtime.interfaces`; the record's ``meta["gloo_interface"]`` says which).
+gloo traffic is unauthenticated: use this on a trusted network only.
 """
 from __future__ import annotations
 
 import os
 import time
+from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,7 @@ from ddlkit.config import Experiment
 from ddlkit.faults import LeaveRun
 from ddlkit.modes import MODES
 from ddlkit.runtime.collector import Collector
+from ddlkit.runtime.interfaces import ENV, InterfaceChoice, gloo_interface
 from ddlkit.runtime.live import OnEvent
 from ddlkit.runtime.rendezvous import GLOO_TIMEOUT_S
 from ddlkit.runtime.worker import run_experiment
@@ -62,6 +66,11 @@ def run_rank(exp: Experiment, out: Path, resume_path: str | None = None,
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     timeout = timedelta(seconds=GLOO_TIMEOUT_S)
+    # gloo listens on the interface holding the address that reaches rank 0's store
+    # (unless GLOO_SOCKET_IFNAME is set): not on whatever the host name resolves to
+    interface = gloo_interface(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]))
+    if interface.ifname is not None:
+        os.environ[ENV] = interface.ifname
     dist.init_process_group("gloo", timeout=timeout)
     store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]),
                           is_master=False, timeout=timeout)
@@ -92,14 +101,15 @@ def run_rank(exp: Experiment, out: Path, resume_path: str | None = None,
     # JSON, not a pickle: anyone who reaches the store could write one (docs/multi-node.md)
     store.set(f"{prefix}rank{rank}", to_json(outbox.messages))  # type: ignore[arg-type]
     if collector is not None:  # rank 0
-        _write_record(exp, store, prefix, collector, world, t0, out)
+        _write_record(exp, store, prefix, collector, world, t0, out, interface)
     dist.destroy_process_group()
     return code
 
 
 def _write_record(exp: Experiment, store: Any, prefix: str, collector: Collector,
-                  world: int, t0: float, out: Path) -> None:
-    """Gather every rank's messages from the store and save the record (rank 0)."""
+                  world: int, t0: float, out: Path, interface: InterfaceChoice) -> None:
+    """Gather every rank's messages from the store and save the record (rank 0), with
+    rank 0's gloo interface in ``meta``."""
     missing = set(range(1, world))
     deadline = time.monotonic() + GATHER_TIMEOUT_S
     while missing and time.monotonic() < deadline:
@@ -119,7 +129,8 @@ def _write_record(exp: Experiment, store: Any, prefix: str, collector: Collector
     error = f"ranks {failed} failed or did not report" if failed else None
     detail = "\n".join(collector.errors.values()) or None
     result = collector.result(exp, status, error, detail, time.perf_counter() - t0)
-    result.meta.update(launcher="torchrun", record=str(out / "record.json"))
+    result.meta.update(launcher="torchrun", record=str(out / "record.json"),
+                       gloo_interface=asdict(interface))
     result.save(out)
     print(result.summary())
     print(f"record: {out / 'record.json'}")
