@@ -64,7 +64,7 @@ class Experiment:
       steps between model averages; H=1 is synchronous all-reduce SGD.
     - ``compression`` of gradients (modes that read it: ``COMPRESSIBLE_MODES``): ``topk`` keeps the
       ``compress_ratio`` largest entries (Lin et al. 2018), with ``error_feedback`` of
-      what was dropped (Karimireddy et al. 2019); ``qsgd`` quantises stochastically to
+      what was dropped (Seide et al. 2014); ``qsgd`` quantises stochastically to
       ``quant_bits`` bits (Alistarh et al. 2017).
     - ``backup_workers`` b (mode ``sync``, Chen et al. 2016): the server steps with the
       first N−b gradients to arrive. ``random_delay_s`` adds a seeded random delay with

@@ -2,7 +2,7 @@
 
 Top-k sparsification (Aji & Heafield 2017; Lin et al. 2018) sends only the k entries of a
 gradient with the largest magnitude |g_i|, as k values and their k indices. On its own it
-loses everything else. Error feedback (Stich et al. 2018; Karimireddy et al. 2019) keeps
+loses everything else. Error feedback (Seide et al. 2014; analysed by Stich et al. 2018) keeps
 what was not sent in a residual e and adds it to the next gradient:
 
     p = g + e                      (the corrected gradient)

@@ -7,9 +7,10 @@ Two compressors (:mod:`.compressor` defines the interface) are implemented, one 
 - :class:`~ddlkit.comm.compress.qsgd.QSGD`: every entry stochastically rounded to one of a few
   levels of ‖g‖, packed into int8 or int16, plus the norm (Alistarh et al. 2017).
 
-:class:`ErrorFeedback` is the worker's memory of what it did not send (Stich et al. 2018;
-Karimireddy et al. 2019): e ← (g + e) − C(g + e). :class:`GradientCodec` frames one
-rank's message (a small float header, then the payload) for the strategies.
+:class:`ErrorFeedback` is the worker's memory of what it did not send (Seide et al. 2014;
+analysed by Stich et al. 2018 and Karimireddy et al. 2019): e ← (g + e) − C(g + e).
+:class:`GradientCodec` frames one rank's message (a small float header, then the payload) for
+the strategies.
 
 Messages must have the same size every step: gloo receives into a buffer of fixed size
 and aborts the process if a message is larger. Top-k with a fixed k and QSGD both are.

@@ -3,7 +3,8 @@
 A :class:`Compressor` turns M gradient entries into ``payload_bytes`` bytes
 (:meth:`~Compressor.encode`) and those bytes into a dense gradient again
 (:meth:`~Compressor.decode`). :class:`ErrorFeedback` is the worker's memory of what it
-did not send (Stich et al. 2018; Karimireddy et al. 2019): e ← (g + e) − C(g + e).
+did not send (Seide et al. 2014; analysed by Stich et al. 2018, Karimireddy et al. 2019):
+e ← (g + e) − C(g + e).
 
 Messages must have the same size every step: gloo receives into a buffer of fixed size
 and aborts the process if a message is larger. Top-k with a fixed k and QSGD both are.
@@ -52,7 +53,7 @@ class Compressor:
 
 
 class ErrorFeedback:
-    """A worker's residual memory e (Stich et al. 2018; Karimireddy et al. 2019, Alg. 2).
+    """A worker's residual memory e (Seide et al. 2014; Karimireddy et al. 2019, Alg. 2).
 
     Each step the worker compresses g + e instead of g, and keeps what was not sent:
     e ← (g + e) − C(g + e). Nothing is lost for good, only delayed; for top-k the sent
