@@ -5,8 +5,9 @@ Every worker keeps its own copy of the model and its own optimiser, takes ``loca
 models by the **sample-weighted** average of everyone's model (McMahan et al. 2017,
 "Communication-efficient learning of deep networks from decentralized data", Algorithm 1,
 with weights n_i / Σ n_i; Stich 2019, "Local SGD converges fast and communicates little").
-n_i is the number of samples worker i used since the previous average. The source article
-averages with equal weights, which over-weights small shards; the kit weights by samples.
+n_i is the number of samples worker i used since the previous average. An equal-weight
+average (the source article's rule for gradients; it never averages models) would over-weight
+small shards; the kit weights by samples.
 
 One all-reduce per average instead of one per step: the bytes fall H-fold. The price is
 that local models drift apart between averages, most of all when shards are not IID.
