@@ -40,6 +40,9 @@ class Row:
                 "hang": "HANG"}.get(v.outcome, f"{obs.outcome}: {obs.error[:200]}")
         if obs.latency_s is not None and v.outcome in ("survived", "failed", "unresponsive"):
             text += f" in {obs.latency_s:.2f} s"
+        if obs.hit.get("sent"):
+            joined = "it had joined" if obs.hit.get("joined") else "before its RankReady"
+            text += f" (hit {obs.hit['at_s']:.2f} s after run(), {joined})"
         problems = "; ".join(f"{kind}: {detail}" for kind, detail in v.problems)
         return f"-> {text} [{self.wall_s:.1f} s] " + (f"FAIL {problems}" if problems else "ok")
 
@@ -66,6 +69,7 @@ def summarise(rows: list[Row], total_s: float) -> dict[str, Any]:
     for mode in dict.fromkeys(r.case.mode for r in rows):
         mine = [r for r in rows if r.case.mode == mode]
         per_mode[mode] = {"runs": len(mine), "cold": sum(r.case.cold for r in mine),
+                          "hit_before_ready": sum(_before_ready(r) for r in mine),
                           "outcomes": dict(Counter(r.verdict.outcome for r in mine)),
                           "kill_latency_s": latency_stats(mine, "KILL"),
                           "stop_latency_s": latency_stats(mine, "STOP")}
@@ -80,9 +84,15 @@ def summarise(rows: list[Row], total_s: float) -> dict[str, Any]:
                      for r in rows if not r.verdict.ok],
         "seeds": [{"seed": r.case.seed, "mode": r.case.mode, "cold": r.case.cold,
                    "signal": r.case.signal, "victim": r.case.victim, "moment": r.case.moment,
+                   "hit_at_s": r.obs.hit.get("at_s"), "joined": r.obs.hit.get("joined"),
                    "outcome": r.verdict.outcome, "latency_s": r.obs.latency_s,
                    "wall_s": round(r.wall_s, 2), "ok": r.verdict.ok} for r in rows],
     }
+
+
+def _before_ready(row: Row) -> bool:
+    """Whether the victim was hit before the parent had reported it joined."""
+    return bool(row.obs.hit.get("sent")) and not row.obs.hit.get("joined")
 
 
 def table(summary: dict[str, Any]) -> str:
@@ -94,12 +104,14 @@ def table(summary: dict[str, Any]) -> str:
 
     lines = [f"chaos: {summary['runs']} runs ({summary['cold_runs']} cold) in "
              f"{summary['total_s']:.0f} s, {summary['mean_s_per_run']:.2f} s a run",
-             f"{'mode':<10} {'runs':>4} " + " ".join(f"{o:>12}" for o in OUTCOMES)
+             f"{'mode':<10} {'runs':>4} {'cold':>4} {'early':>5} "
+             + " ".join(f"{o:>12}" for o in OUTCOMES)
              + f" {'kill p50/p99 s':>15} {'stop p50/p99 s':>15}"]
     for mode, m in summary["per_mode"].items():
         counts = " ".join(f"{m['outcomes'].get(o, 0):>12}" for o in OUTCOMES)
-        lines.append(f"{mode:<10} {m['runs']:>4} {counts} {ms(m['kill_latency_s']):>15} "
-                     f"{ms(m['stop_latency_s']):>15}")
+        lines.append(f"{mode:<10} {m['runs']:>4} {m['cold']:>4} {m['hit_before_ready']:>5} "
+                     f"{counts} {ms(m['kill_latency_s']):>15} {ms(m['stop_latency_s']):>15}")
+    lines.append("(cold: in a fresh Python; early: hit before the parent reported it joined)")
     lines.append("problems: " + " · ".join(f"{kind} {n}"
                                            for kind, n in summary["problems"].items()))
     for failure in summary["failures"]:
