@@ -5,26 +5,7 @@ import os
 import time
 
 import pytest
-from procs import child_pids, descendants, running
-
-
-def _infrastructure() -> set[int]:
-    """multiprocessing's own long-lived helpers (forkserver, resource tracker)."""
-    from multiprocessing import forkserver, resource_tracker
-
-    from ddlkit.runtime import pool
-
-    pids = {getattr(forkserver._forkserver, "_forkserver_pid", None),
-            getattr(resource_tracker._resource_tracker, "_pid", None)}
-    if pool._shared is not None and not pool._shared.closed:  # the panel's warm workers
-        pids |= set(pool._shared.pids)
-    return {p for p in pids if p}
-
-
-def leftover_workers() -> set[int]:
-    """Descendants of this test process other than multiprocessing's helpers."""
-    infra = _infrastructure()
-    return {p for p in descendants(os.getpid()) - infra if running(p)}
+from procs import child_pids, leftover_workers
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -74,3 +74,23 @@ def descendants(root: int) -> set[int]:
         frontier.extend(kids - seen)
         seen |= kids
     return seen
+
+
+def infrastructure() -> set[int]:
+    """multiprocessing's own long-lived helpers (forkserver, resource tracker) in this
+    process, and the panel's warm workers if its shared pool is open."""
+    from multiprocessing import forkserver, resource_tracker
+
+    from ddlkit.runtime import pool
+
+    pids = {getattr(forkserver._forkserver, "_forkserver_pid", None),
+            getattr(resource_tracker._resource_tracker, "_pid", None)}
+    if pool._shared is not None and not pool._shared.closed:  # the panel's warm workers
+        pids |= set(pool._shared.pids)
+    return {p for p in pids if p}
+
+
+def leftover_workers() -> set[int]:
+    """Descendants of this process other than multiprocessing's helpers."""
+    infra = infrastructure()
+    return {p for p in descendants(os.getpid()) - infra if running(p)}

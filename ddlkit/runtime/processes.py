@@ -92,10 +92,18 @@ def worker_context() -> ForkServerContext | SpawnContext:
 
 
 def stop_processes(procs: list[Any], grace_s: float = 2.0) -> None:
-    """End processes we started, by PID: SIGTERM, wait, SIGKILL if needed, then reap."""
+    """End processes we started, by PID: SIGTERM, wait, SIGKILL if needed, then reap.
+
+    A stopped process (SIGSTOP, Ctrl-Z) holds a SIGTERM until it runs again, so each one
+    is also sent SIGCONT: it then ends at once instead of after the grace period."""
     for p in procs:
         if p.pid is not None and p.is_alive():
             p.terminate()
+            if hasattr(signal, "SIGCONT"):  # POSIX only; Windows has no stopped processes
+                try:
+                    os.kill(p.pid, signal.SIGCONT)
+                except OSError:  # it ended meanwhile
+                    pass
     for p in procs:
         if p.pid is None:
             continue

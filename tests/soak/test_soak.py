@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import ddlkit
-from tests.conftest import leftover_workers
+from tests.procs import leftover_workers
 
 pytestmark = pytest.mark.soak
 RUNS = 100
