@@ -15,6 +15,7 @@ the suite (under a minute), not a measurement. The measurements, one script each
 4. bench_startup.py    run() to the first event, cold and warm, vs import torch
 5. bench_notebooks.py  the nbval notebook suite's wall time
 6. bench_memory.py     peak memory per worker and for an 8-worker run
+7. bench_cost_model.py measured step time vs the α–β prediction (sync PS, ring; N = 2..4)
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import bench_allreduce  # noqa: E402
+import bench_cost_model  # noqa: E402
 import bench_memory  # noqa: E402
 import bench_notebooks  # noqa: E402
 import bench_startup  # noqa: E402
@@ -66,6 +68,8 @@ SUITE: list[tuple[str, str, str, Measure, int]] = [
     ("4", "run() to first event vs import torch", "bench_startup.py", bench_startup.measure, 3),
     ("5", "nbval notebook suite", "bench_notebooks.py", bench_notebooks.measure, 1),
     ("6", "peak memory", "bench_memory.py", bench_memory.measure, 3),
+    ("7", "step time vs the α–β prediction", "bench_cost_model.py",
+     bench_cost_model.measure, 3),
 ]
 
 

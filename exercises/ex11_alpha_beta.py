@@ -5,9 +5,10 @@ Sending one message of n bytes takes α + n·β seconds: α is the latency per m
 (``n_params``) of ``itemsize`` bytes; there are N workers; a worker computes its gradient
 in ``t_compute_s`` seconds.
 
-- Parameter server (sync): each worker pushes its gradient (the workers do this at the
-  same time), then the server sends the new model to each of the N workers, one after
-  another over its one link.
+- Parameter server (sync): the N workers push their gradients at once, but the server
+  has one link, and the N gradients converge on it: they cross it one after another
+  (incast). Then the server sends the new model to the N workers over the same link,
+  N messages more. The server sends nothing before it has every push.
 - Ring all-reduce: 2(N−1) steps around the ring; in each one every worker sends one chunk
   of M/N values to its neighbour, all at the same time (exercise 4).
 
@@ -20,8 +21,8 @@ from __future__ import annotations
 
 def ps_step_time(workers: int, n_params: int, itemsize: int, alpha_s: float,
                  beta_s_per_byte: float, t_compute_s: float) -> float:
-    """Seconds per synchronous parameter-server step: compute, push, then N pulls."""
-    # HINT: one message costs α + M·itemsize·β. How many does the critical path go through?
+    """Seconds per synchronous parameter-server step: compute, N pushes in, N pulls out."""
+    # HINT: one message costs α + M·itemsize·β. How many cross the server's one link?
     raise NotImplementedError("Exercise 11: implement ps_step_time()")
 
 

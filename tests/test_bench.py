@@ -45,7 +45,7 @@ def test_quick_suite_writes_a_well_formed_table(tmp_path: Path) -> None:
     for fact in ("cores", "torch 2", "load average", "at start:", "at end:", "date:"):
         assert fact in text, f"machine facts lack {fact!r}"
     rows = table_rows(text)
-    assert {r[0] for r in rows} == {"1", "2", "3", "4", "5", "6"}
+    assert {r[0] for r in rows} == {"1", "2", "3", "4", "5", "6", "7"}
     for number, measurement, setting, value, _base, ratio, _goal, verdict in rows:
         assert VERDICT.match(verdict), f"row {number} {measurement} {setting}: {verdict!r}"
         if not verdict.startswith("not measured"):
@@ -59,9 +59,11 @@ def test_quick_suite_writes_a_well_formed_table(tmp_path: Path) -> None:
                    ("2", "Communicator.all_reduce vs dist.all_reduce"),
                    ("2", "ring_all_reduce vs dist.all_reduce"),
                    ("3", "async PS updates/s vs Ray actor PS"),
-                   ("6", "peak RSS per worker")]:
+                   ("6", "peak RSS per worker"),
+                   ("7", "step time, measured vs α–β prediction")]:
         assert needed in measurements, f"missing row {needed}"
     assert sum(r[0] == "1" for r in rows) == 12  # 2 models × 2 world sizes × 3 impls
     assert sum(r[0] == "2" for r in rows) == 16  # 4 sizes × 2 world sizes × 2 ways
+    assert sum(r[0] == "7" for r in rows) == 6  # sync and ring × N = 2, 3, 4
     assert any(r[1].startswith("run() to first event, cold") for r in rows)
     assert any(r[1].startswith("run() to first event, warm") for r in rows)

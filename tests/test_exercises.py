@@ -185,6 +185,12 @@ WRONG = {
              "def dirichlet_shards(labels, workers, alpha, seed)\n"
              "    pass\n",
              "ex02_dirichlet_shards.py, line 2: SyntaxError"),
+    "ex11": ("def ps_step_time(workers, n_params, itemsize, alpha_s, beta_s_per_byte,\n"
+             "                 t_compute_s):  # one push, as if the pushes did not meet\n"
+             "    message = alpha_s + n_params * itemsize * beta_s_per_byte\n"
+             "    return t_compute_s + message + workers * message\n",
+             "You charge the server's link with one push: the N pushes arrive together and "
+             "cross its one link one after another (incast)"),
     "ex08": ("def average_models(comm, model, samples):  # the source article's plain mean\n"
              "    comm.all_reduce(model)\n"
              "    model /= comm.world_size\n"

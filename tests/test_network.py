@@ -22,7 +22,7 @@ from ddlkit.analysis.step_time import (
     predict_step_time,
     prediction_table,
 )
-from ddlkit.comm.network import Network
+from ddlkit.comm.network import InboundLink, Network
 
 #: ratio bounds for measured extra time / predicted extra time (wide: a loaded machine)
 LO, HI = 0.8, 1.5
@@ -68,11 +68,12 @@ def test_config_rejects_bad_network_values_naming_the_field(field: str, value: o
 # -- the predictor, against hand-computed values ------------------------------------------------
 def test_predict_parameter_server_by_hand() -> None:
     # M = 1000 float32 (4000 B), N = 4, α = 1 ms, β = 10 ns/B: one message 1.04 ms;
-    # 1 push (in parallel) + 4 pulls in turn = 5.2 ms; + 10 ms compute + 2 ms server.
+    # 4 pushes in turn through the server's link (incast) + 4 pulls out = 8.32 ms;
+    # + 10 ms compute + 2 ms server.
     p = predict_step_time("sync", 1000, 4, 1e-3, 1e-8, 0.010, header=NO_HEADER,
                           t_server_s=0.002)
-    assert p.comm_s == pytest.approx(5.2e-3)
-    assert p.compute_s == pytest.approx(0.012) and p.total_s == pytest.approx(0.0172)
+    assert p.comm_s == pytest.approx(8.32e-3)
+    assert p.compute_s == pytest.approx(0.012) and p.total_s == pytest.approx(0.02032)
     assert p.worker_bytes == 8000 and p.busiest_bytes == 32000
     assert "predicted" in p.label
 
@@ -88,6 +89,25 @@ def test_predict_ring_and_local_sgd_by_hand() -> None:
     # headers ride along: 2 extra values on the PS push
     h = predict_step_time("sync", 1000, 1, 0.0, 1e-8, 0.0, header=Header(push=2, pull=0))
     assert h.comm_s == pytest.approx((4008 + 4000) * 1e-8)
+
+
+def test_ps_over_ring_grows_with_n_when_bandwidth_dominates() -> None:
+    """2N·Mβ at the server over 2(N−1)/N·Mβ on the ring: N²/(N−1), 4 at N=2, 9.1 at N=8."""
+    def ratio(n: int) -> float:
+        ps = predict_step_time("sync", 10**6, n, 0.0, 1e-8, 0.0, header=NO_HEADER)
+        ring = predict_step_time("allreduce", 10**6, n, 0.0, 1e-8, 0.0, header=NO_HEADER)
+        return ps.comm_s / ring.comm_s
+
+    assert [ratio(n) for n in (2, 4, 8)] == pytest.approx([4.0, 16 / 3, 64 / 7])
+
+
+def test_inbound_link_lets_messages_cross_one_after_another() -> None:
+    link = InboundLink()
+    # three messages of 1 s arriving together cross at 1, 2 and 3 s (incast)
+    assert [link.cross(1.0, 1.0) for _ in range(3)] == [1.0, 2.0, 3.0]
+    # one arriving after the link is free crosses on arrival, as a ring's neighbour's does
+    assert link.cross(10.0, 1.0) == 10.0 and link.cross(11.0, 1.0) == 11.0
+    assert link.cross(11.5, 1.0) == 12.0  # half a message behind the one before
 
 
 def test_predictor_rejects_modes_and_values_it_cannot_predict() -> None:
@@ -150,7 +170,7 @@ def test_emulated_delay_adds_the_predicted_time_and_nothing_else(changes: dict) 
 
 @pytest.mark.slow
 def test_sender_pays_each_message_so_a_server_sends_in_turn() -> None:
-    """The PS server sends the model to N workers one after another: N sleeps, each its
+    """The PS server sends the model to N workers over its one link: N sleeps, each its
     own ``net`` event, back to back; each worker's push costs one message."""
     plain, slow, exp = _pair(mode="sync", workers=3, steps=3, eval_every=3)
     net_events = [e for e in slow.events if e.op == "net"]
@@ -169,6 +189,24 @@ def test_sender_pays_each_message_so_a_server_sends_in_turn() -> None:
     assert len(workers) == exp.workers * exp.steps
     for e in workers:
         assert LO <= (e.t_end - e.t_post) / one <= HI
+
+
+@pytest.mark.slow
+def test_pushes_arriving_together_cross_the_servers_link_in_turn() -> None:
+    """Incast: N workers push at once; the server has the last push N·(α + M/B) after the
+    pushes began, one push's time apart from the one before (not all after one push)."""
+    _, slow, exp = _pair(mode="sync", workers=3, steps=4, eval_every=4)
+    push = ddlkit.analysis.cost.n_params(exp) + ddlkit.analysis.cost.HEADERS["sync"].push
+    one = Network.of(exp).delay(push * 4)
+    for step in range(2, exp.steps + 1):
+        pushes = [e for e in slow.events if e.op == "send" and e.rank > 0 and e.step == step]
+        taken = sorted(e.t_end for e in slow.events
+                       if e.op == "recv" and e.rank == 0 and e.step == step)
+        assert len(pushes) == len(taken) == exp.workers
+        began = min(e.t_post for e in pushes)
+        assert LO <= (taken[-1] - began) / (exp.workers * one) <= HI, (step, taken, began)
+        for a, b in zip(taken, taken[1:]):
+            assert b - a >= LO * one  # one after another
 
 
 def test_doubling_prediction_has_fewer_rounds_than_the_ring() -> None:

@@ -16,7 +16,9 @@ H local steps: ⌈steps/H⌉ averages per run, so about 1/H of all-reduce SGD's 
 The server's traffic grows with N; a ring worker's stays flat. The ring pays in messages
 instead: 2(N−1) per step, so its latency term grows with N. In the latency–bandwidth
 (α–β) model of Thakur, Rabenseifner & Gropp 2005 a ring all-reduce costs
-2(N−1)·α + 2(N−1)/N·M·s·β.
+2(N−1)·α + 2(N−1)/N·M·s·β; the PS server's one link carries its 2N messages, N pushes in
+one after another (incast) and N pulls out: 2N·(α + M·s·β)
+(:mod:`ddlkit.analysis.step_time`).
 
 ddlkit's messages also carry a small header, counted in ``bytes_*`` but not in
 ``payload_*`` (each mode's ``header`` in the registry, :data:`ddlkit.modes.MODES`; here as

@@ -4,17 +4,23 @@ Sending n bytes costs α + n·β (α the latency per message, β = 1/B the time 
 Hockney 1994; Thakur, Rabenseifner & Gropp 2005). With M parameters of s bytes, N
 workers and a **measured** compute time per step, one synchronous step takes:
 
-- parameter server (``sync``): t_c + (α + M·s·β) + t_server + N·(α + M·s·β): the
-  workers push their gradients in parallel, then the server's one link sends the model
-  to each of the N workers in turn (the server bottleneck, growing with N);
+- parameter server (``sync``): t_c + N·(α + M·s·β) + t_server + N·(α + M·s·β). The
+  server has one link. The N workers push at once; their N gradients converge on that
+  link and cross it one after another (incast; Phanishayee et al. 2008, FAST), and only
+  then can the server update. Then it sends the model to the N workers over the same
+  link, N messages more, which share it and arrive together. The link is full duplex (in
+  and out could overlap), but in a synchronous step they do not: the server sends
+  nothing before it has every push, and no worker pushes before it has the model. Both
+  terms grow with N: the server bottleneck of a parameter server (Li et al. 2014, OSDI);
 - ring all-reduce (``allreduce``): t_c + 2(N−1)·α + 2(N−1)/N·M·s·β: the bandwidth term
   stays flat as N grows, the latency term grows (Patarasuk & Yuan 2009);
 - local SGD (``local-sgd``, McMahan et al. 2017): a ring all-reduce of the model once
   every H = ``local_steps`` steps, so t_c + (ring cost)/H per step on average.
 
-This is the model :class:`~ddlkit.comm.network.Network` emulates: each rank's outgoing
-link is its own and serial, incoming links are not modelled. Headers (a few values per
-message, each mode's ``header`` in :data:`ddlkit.modes.MODES`) are counted. Everything
+This is the model :class:`~ddlkit.comm.network.Network` emulates: each rank's link is
+its own and full duplex, and each direction carries one message at a time. Headers (a
+few values per message, each mode's ``header`` in :data:`ddlkit.modes.MODES`) are
+counted. Everything
 here returned by a ``predict_*`` function is a **prediction**, and says so in its
 ``label``.
 """
@@ -93,7 +99,7 @@ def predict_step_time(mode: str, n_params: int, workers: int, alpha_s: float,
     net = f"α = {alpha_s * 1e3:g} ms, β = {beta_s_per_byte * 1e9:g} ns/byte"
     if pattern is CommPattern.PS_EVERY_STEP:
         push, pull = (n_params + h.push) * s, (n_params + h.pull) * s
-        comm = (alpha_s + push * beta_s_per_byte) + n * (alpha_s + pull * beta_s_per_byte)
+        comm = n * (alpha_s + push * beta_s_per_byte) + n * (alpha_s + pull * beta_s_per_byte)
         return StepTime(mode, n, n_params, t_compute_s + t_server_s, comm, push + pull,
                         n * (push + pull), net)
     length = (n_params + h.push) * s

@@ -12,22 +12,26 @@ place, :meth:`Communicator._emulate`, which every operation calls:
   message to gloo. Its ``send`` event is posted at the start of that sleep, so the
   receiver's wait for it ends there and the wire time counts as communication on both
   sides, whoever receives it (a :class:`~ddlkit.comm.inbox.Inbox` too). Sends of one rank
-  are serialised: N sends cost N·(α + bytes/B);
+  are serialised: N sends cost N·(α + bytes/B). :meth:`Communicator.isend_all` posts one
+  message to several ranks at once: they share the link, and all reach gloo after
+  N·(α + bytes/B);
+- a receive (``recv``, ``irecv``, an inbox's) then crosses the rank's own
+  :class:`~ddlkit.comm.network.InboundLink`: messages arriving together queue one after
+  another, α + bytes/B each (incast at a server). The wait is part of the receive's event;
 - a collective sleeps its modelled cost (ring all-reduce 2(N−1)·α + 2(N−1)/N·bytes/B)
-  inside its own event, before gloo's operation: the rank is blocked in the collective;
-- receives add nothing: the time was paid by the sender.
+  inside its own event, before gloo's operation: the rank is blocked in the collective.
 """
 from __future__ import annotations
 
 import copy
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.distributed as dist
 
 from ddlkit.comm.events import Recorder
-from ddlkit.comm.network import Network
+from ddlkit.comm.network import InboundLink, Network
 
 
 def _nbytes(t: torch.Tensor) -> int:
@@ -43,9 +47,11 @@ def _sleep_until(deadline: float) -> None:
 class Handle:
     """A posted non-blocking send or receive; :meth:`wait` completes and records it."""
 
-    def __init__(self, work: Any, done: Callable[[float, float], None]) -> None:
+    def __init__(self, work: Any, done: Callable[[float, float], None],
+                 arrive: Callable[[float], float] | None = None) -> None:
         self._work = work
         self._done = done
+        self._arrive = arrive
         self._finished = False
 
     def wait(self) -> int:
@@ -53,6 +59,8 @@ class Handle:
         t_wait = time.perf_counter()
         self._work.wait()
         t_end = time.perf_counter()
+        if self._arrive is not None and not self._finished:
+            t_end = self._arrive(t_end)  # a receive crosses the inbound link
         if not self._finished:
             self._finished = True
             self._done(t_wait, t_end)
@@ -76,6 +84,7 @@ class Communicator:
         self.recorder = recorder
         self.group = group
         self.network = network
+        self.inbound = InboundLink()  # this rank's; shared by copies (the same rank)
 
     def with_network(self, network: Network | None) -> Communicator:
         """The same communicator (rank, group, recorder) emulating ``network``."""
@@ -108,6 +117,17 @@ class Communicator:
             self.recorder.add("net", peer, 0, 0, t0, t0, time.perf_counter())
         return t0
 
+    def cross_inbound(self, nbytes: int, arrived: float) -> float:
+        """A message of ``nbytes`` arrived at ``arrived``: sleep until it has crossed this
+        rank's inbound link, after the messages before it (incast); returns that time.
+        Without a network it has crossed on arrival."""
+        net = self.network
+        if net is None:
+            return arrived
+        done = self.inbound.cross(arrived, net.delay(nbytes))
+        _sleep_until(done)
+        return max(done, arrived)
+
     # -- point to point ------------------------------------------------------------
     def send(self, tensor: torch.Tensor, dst: int, payload_bytes: int | None = None) -> None:
         """Blocking send of ``tensor`` to rank ``dst``."""
@@ -128,8 +148,8 @@ class Communicator:
         """
         t0 = time.perf_counter()
         sender = dist.recv(tensor, src, group=self.group)
-        t1 = time.perf_counter()
         n = _nbytes(tensor)
+        t1 = self.cross_inbound(n, time.perf_counter())
         pb = n if payload_bytes is None else payload_bytes
         self.recorder.add("recv", sender, n, pb, t0, t0, t1)
         return sender
@@ -144,13 +164,39 @@ class Communicator:
         h.peer = dst
         return h
 
+    def isend_all(self, tensor: torch.Tensor, dsts: Sequence[int],
+                  payload_bytes: int | None = None) -> list[Handle]:
+        """Post ``tensor`` to every rank in ``dsts`` at once; wait on every handle.
+
+        On an emulated network the messages share this rank's link, as concurrent flows
+        do: one ``net`` sleep each, back to back, and only then are all handed to gloo, so
+        every receiver gets its copy N·(α + bytes/B) after the first sleep began.
+        """
+        n = _nbytes(tensor)
+        pb = n if payload_bytes is None else payload_bytes
+        t_post = time.perf_counter()
+        for dst in dsts:
+            self._emulate("send", n, dst)
+        handles = []
+        for dst in dsts:
+            work = dist.isend(tensor, dst, group=self.group)
+            h = Handle(work, self._record_send(dst, n, pb, t_post))
+            h.peer = dst
+            handles.append(h)
+        return handles
+
+    def _record_send(self, dst: int, n: int, pb: int,
+                     t_post: float) -> Callable[[float, float], None]:
+        return lambda t_wait, t_end: self.recorder.add("send", dst, n, pb, t_post, t_wait, t_end)
+
     def irecv(self, tensor: torch.Tensor, src: int, payload_bytes: int | None = None) -> Handle:
         """Post a receive from ``src``; the data is in ``tensor`` after ``wait()``."""
         t_post = time.perf_counter()
         work = dist.irecv(tensor, src, group=self.group)
         n = _nbytes(tensor)
         pb = n if payload_bytes is None else payload_bytes
-        h = Handle(work, lambda tw, te: self.recorder.add("recv", src, n, pb, t_post, tw, te))
+        h = Handle(work, lambda tw, te: self.recorder.add("recv", src, n, pb, t_post, tw, te),
+                   lambda t: self.cross_inbound(n, t))
         h.peer = src
         return h
 

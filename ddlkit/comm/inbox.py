@@ -4,7 +4,10 @@ A listener thread per sender posts a receive *from that sender* and waits in glo
 GIL is released there, so idle listeners cost nothing). The server takes whichever
 message arrived first. Receiving from one named sender, unlike gloo's receive-from-any,
 fails as soon as that sender's connection closes, so a lost worker is reported within
-moments instead of at gloo's timeout; the other senders carry on.
+moments instead of at gloo's timeout; the other senders carry on. On an emulated network
+every message then crosses the server's one inbound link
+(:meth:`~ddlkit.comm.communicator.Communicator.cross_inbound`), so pushes that arrive
+together are taken one link-time apart (incast).
 """
 from __future__ import annotations
 
@@ -70,7 +73,9 @@ class Inbox:
                 if not self._closed:
                     self._arrivals.put((sender, t_post, time.perf_counter(), str(err)))
                 return
-            self._arrivals.put((sender, t_post, time.perf_counter(), None))
+            nbytes = buf.numel() * buf.element_size()
+            arrived = self.comm.cross_inbound(nbytes, time.perf_counter())  # incast queue
+            self._arrivals.put((sender, t_post, arrived, None))
 
     def take(self) -> int:
         """Block until a message has arrived; return its sender.

@@ -6,13 +6,32 @@ is nearly free and the communication-bound regime of a real cluster never shows.
 (α–β) model of Hockney 1994 and Thakur, Rabenseifner & Gropp 2005: sending n bytes
 takes α + n·β seconds, with α the latency per message and β = 1/B the time per byte.
 
-Where the time is spent (see :class:`~ddlkit.comm.communicator.Communicator`): the
-**sender** sleeps α + n/B before it hands each point-to-point message to gloo, so what
-one rank sends is serialised on its own link (a server that sends the model to N
-workers one after another pays N·(α + M/B), the server bottleneck of the cost model),
-while different ranks send in parallel. What a rank *receives* is not serialised: the
-emulation models each rank's outgoing link. gloo's opaque collectives sleep their
-modelled cost on every rank: ring all-reduce 2(N−1)·α + 2(N−1)/N·n/B.
+Each rank has one **full-duplex** link: it can send and receive at the same time (the
+assumption under the ring all-reduce's cost, Thakur et al. 2005, §4), but each direction
+carries one message's bytes at a time. Where the time is spent (see
+:class:`~ddlkit.comm.communicator.Communicator`):
+
+- **out**: the sender sleeps α + n/B before it hands each point-to-point message to gloo,
+  so what one rank sends crosses its own link one message after another, while different
+  ranks send in parallel. Messages a rank posts together (``isend_all``, the server's
+  reply to every worker) share its link as concurrent flows do: each reaches gloo once
+  all have crossed, N·(α + M/B) after the first began. (Handed over one by one, the
+  workers would get the model one message apart, and their next pushes would never meet
+  at the server);
+- **in**: what a rank receives crosses its :class:`InboundLink` one message after another.
+  A message that, on a free link, would have arrived at t has crossed at
+  max(t, previous crossing + α + n/B), and the receiver sleeps until then. N workers
+  pushing to one server at once (incast; Phanishayee et al. 2008, "Measurement and
+  analysis of TCP throughput collapse in cluster-based storage systems", FAST) so take
+  N·(α + M/B) at the server, not one push's time. A rank that receives from one
+  neighbour at a time, as in the ring, never waits here: each message arrives after the
+  previous one has crossed;
+- gloo's opaque collectives sleep their modelled cost on every rank: ring all-reduce
+  2(N−1)·α + 2(N−1)/N·n/B.
+
+So a synchronous parameter-server step costs t_c + N·(α + M/B) in + t_server +
+N·(α + M/B) out at the server (:mod:`ddlkit.analysis.step_time`). The emulation models
+serialisation only, not the TCP timeouts that make real incast collapse.
 
 Sleeps need no CPU, so the emulated cost shows on a loaded 2-core machine as it would
 on a cluster. It never changes a result or a byte count.
@@ -20,6 +39,7 @@ on a cluster. It never changes a result or a byte count.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,3 +142,24 @@ class Network:
         if world_size <= 1:
             return 0.0
         return math.ceil(math.log2(world_size)) * self.latency_s
+
+
+class InboundLink:
+    """One rank's inbound link: the messages it receives cross it one after another.
+
+    :meth:`cross` is given when a message arrived and how long it takes on the wire
+    (α + n/B); the link is thread-safe, since a server receives on one thread per sender
+    (:class:`~ddlkit.comm.inbox.Inbox`).
+    """
+
+    def __init__(self) -> None:
+        self._free_at = -math.inf
+        self._lock = threading.Lock()
+
+    def cross(self, arrived: float, seconds: float) -> float:
+        """When a message that arrived at ``arrived`` (its own ``seconds`` on the wire, as if
+        the link were free) has crossed: max(arrived, previous crossing + seconds)."""
+        with self._lock:
+            done = max(arrived, self._free_at + seconds)
+            self._free_at = done
+            return done

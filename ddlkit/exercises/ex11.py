@@ -3,7 +3,8 @@
 First against :func:`ddlkit.analysis.step_time.predict_step_time` (ddlkit's own implementation,
 headers and server compute set to zero), then against a short sync run on an emulated
 slow network, whose measured time per step the learner's formula must predict from the
-run's measured compute time.
+run's measured compute time. The PS formula must count incast: N pushes cross the
+server's one link one after another (a learner who charges one push is told so).
 """
 from __future__ import annotations
 
@@ -52,9 +53,20 @@ def _formula(learner: Learner, name: str, mode: str) -> None:
                             f"expected {want:.6g} s")
 
 
-@EXERCISE.check("PS formula: compute + one push + N pulls, against ddlkit's cost model")
+@EXERCISE.check("PS formula: compute + N pushes in + N pulls out through the server's "
+                "one link (incast), against ddlkit's cost model")
 def ps_formula(learner: Learner) -> None:
-    _formula(learner, "ps_step_time", "sync")
+    try:
+        _formula(learner, "ps_step_time", "sync")
+    except CheckFailed as failed:
+        n, m, alpha, beta, t_c = 4, 1000, 5e-4, 8e-8, 0.02
+        one_push = t_c + (n + 1) * (alpha + m * 4 * beta)
+        if math.isclose(_call(learner, "ps_step_time", n, m, 4, alpha, beta, t_c), one_push,
+                        rel_tol=1e-9):
+            raise CheckFailed(f"{failed}. You charge the server's link with one push: the N "
+                              "pushes arrive together and cross its one link one after "
+                              "another (incast), N·(α + M·itemsize·β).") from None
+        raise
 
 
 @EXERCISE.check("ring formula: compute + 2(N−1)·(α + M/N·itemsize·β), against ddlkit's model")

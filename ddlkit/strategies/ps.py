@@ -151,10 +151,11 @@ class PSServer:
             self.lose(rank, LOST_REPLY)
 
     def broadcast(self, ranks: list[int], tail: float) -> None:
-        """Send the model and ``tail`` to every rank in ``ranks`` at once."""
+        """Send the model and ``tail`` to every rank in ``ranks`` at once (sharing the
+        server's link: on an emulated network all arrive after N·(α + M/B))."""
         self.model.tail[0] = tail
-        comm = self.ctx.comm
-        sends = [(r, comm.isend(self.model.buffer, r, self.model_bytes)) for r in ranks]
+        handles = self.ctx.comm.isend_all(self.model.buffer, ranks, self.model_bytes)
+        sends = list(zip(ranks, handles))
         for r in [r for r, handle in sends if not _delivered(handle)]:
             self.lose(r, LOST_REPLY)
 
