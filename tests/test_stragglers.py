@@ -76,7 +76,9 @@ def test_speed_weights_respect_shard_bounds() -> None:
 
 
 def test_speed_split_keeps_the_large_batch_gradient_and_cuts_waiting() -> None:
-    delays = (0.03, 0.0, 0.0)
+    # a slow worker far slower than the machine's own costs, so that its sleep, not
+    # processes taking turns on a busy machine, decides who waits
+    delays = (0.1, 0.0, 0.0)
     by_shard = experiment(worker_delays=delays, steps=10, eval_every=10)
     by_speed = by_shard.replace(batch_split="speed")
     shard_run, speed_run = ddlkit.run(by_shard), ddlkit.run(by_speed)
