@@ -155,6 +155,21 @@ def test_sweep_reads_both_sides_of_the_trade_off() -> None:
         plots.bounded_delay(_fake(ddlkit.Experiment(mode="sync"), 1.0, [1.0, 0.5]))
 
 
+def test_sweep_counts_the_slowest_workers_steps() -> None:
+    """To the target and to the end, in steps of the slowest worker (its clock)."""
+    base = ddlkit.Experiment(mode="ssp", steps=4)
+    sync = _fake(base.replace(staleness_bound=0), 4.0, [2.0, 1.0, 0.5])
+    ahead = _fake(base.replace(staleness_bound=2), 3.0, [2.0, 0.9, 0.6])
+    for r, clocks in ((sync, ([0, 0], [2, 2], [4, 4])), (ahead, ([0, 0], [1, 3], [None, 3]))):
+        for row, c in zip(r.history, clocks):
+            row["clocks"] = list(c)
+    sweep = sweep_staleness(base, [0, 2], run=lambda e: {0: sync, 2: ahead}[e.staleness_bound])
+    assert sweep.slowest_steps_to(1.0) == [2, 1]
+    assert sweep.slowest_steps_to(0.1) == [None, None]
+    assert sweep.slowest_steps() == [4, 3]  # a lost worker (None) leaves the minimum
+    assert StalenessSweep(base, (0,), (_fake(base, 1.0, [1.0, 0.5]),)).slowest_steps() == [None]
+
+
 def test_s0_with_lr_warmup_equals_sync_with_it() -> None:
     """The LR schedule counts a round's gradients, so s=0 warms up exactly as sync does."""
     exp = equal_to_sync(3, "sgd").replace(lr=0.05, lr_scaling="linear", warmup_steps=6)

@@ -7,11 +7,13 @@ time workers spend waiting, but the more stale, and so less useful, each update 
 returns a :class:`StalenessSweep` that reads both sides of the trade-off off the runs:
 the wall time to finish (waiting) and the loss at the end or at a fixed wall time
 (quality). Times count from a run's first evaluation, so process start-up is excluded.
+The waiting is also counted in the straggler's steps (the slowest worker's clock), which
+no load on the machine can change: each costs the straggler's sleep.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ddlkit.analysis.metrics import loss_at, time_to_loss
 from ddlkit.config import Experiment, staleness_label
@@ -48,6 +50,21 @@ class StalenessSweep:
         """Seconds each run took to reach test loss ≤ ``target`` (None: never)."""
         return [time_to_loss(r, target) for r in self.results]
 
+    def slowest_steps_to(self, target: float) -> list[int | None]:
+        """Steps the slowest worker had done (min_j c_j) when each run first reached test
+        loss ≤ ``target`` (None: never). With a straggler that sleeps every step, this counts
+        the sleeps a run had to wait for: the part of its time no busy machine can change."""
+        out: list[int | None] = []
+        for r in self.results:
+            row = next((h for h in r.history if h.get("test_loss") is not None
+                        and h["test_loss"] <= target), None)
+            out.append(None if row is None else _slowest(row))
+        return out
+
+    def slowest_steps(self) -> list[int | None]:
+        """Steps the slowest worker had done when each run ended."""
+        return [_slowest(r.final) for r in self.results]
+
     def table(self, target: float | None = None) -> str:
         """One line per bound: finish time, final loss, mean/max staleness, time to target."""
         head = f"{'bound':>6} {'finish s':>8} {'final loss':>10} {'staleness':>14}"
@@ -61,6 +78,12 @@ class StalenessSweep:
                 line += f" {'never' if t is None else format(t, '.2f'):>8}"
             lines.append(line)
         return "\n".join(lines)
+
+
+def _slowest(row: Mapping[str, Any]) -> int | None:
+    """min_j c_j over the live workers' clocks of an evaluation row (None without clocks)."""
+    clocks = [c for c in row.get("clocks") or () if c is not None]
+    return min(clocks) if clocks else None
 
 
 def sweep_staleness(base: Experiment, bounds: Sequence[int | None],
