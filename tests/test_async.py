@@ -30,7 +30,7 @@ def test_straggler_makes_staleness_and_async_beats_sync() -> None:
     asyn = ddlkit.run(base.replace(mode="async"))
     assert max(asyn.staleness) > 0
     assert np.mean(asyn.staleness) > 0.5
-    assert asyn.wall_time_s < sync.wall_time_s
+    assert asyn.training_s < sync.training_s  # start-up excluded: it varies, and is no race
     # In sync the fast workers spend their time waiting for the straggler.
     fast = sync.ranks[1]
     assert fast.wait_s > 0.5 * 40 * 0.03
