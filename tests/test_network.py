@@ -145,14 +145,22 @@ def _pair(**changes: object) -> tuple[ddlkit.RunResult, ddlkit.RunResult, Experi
                                      dict(mode="allreduce", workers=2, allreduce_impl="gloo")],
                          ids=["sync", "ring", "gloo"])
 def test_emulated_delay_adds_the_predicted_time_and_nothing_else(changes: dict) -> None:
-    plain, slow, exp = _pair(**changes)
-    assert plain.status == slow.status == "ok"
-    # the extra time per step, against the α–β prediction of the communication alone
-    net = Network.of(exp)
-    predicted = predict_step_time(exp.mode, ddlkit.analysis.cost.n_params(exp), exp.workers,
-                                  net.latency_s, net.beta_s_per_byte, 0.0).comm_s
-    extra = measured_step_s(slow) - measured_step_s(plain)
-    assert LO <= extra / predicted <= HI, (extra, predicted)
+    # The extra time per step, against the α–β prediction of the communication alone. One
+    # pair of runs on a busy machine can be off (a plain run held up by another program
+    # shrinks the difference), so the ratio is the median over three pairs, run back to back.
+    pairs = []
+    for _ in range(3):
+        plain, slow, exp = _pair(**changes)
+        assert plain.status == slow.status == "ok"
+        net = Network.of(exp)
+        predicted = predict_step_time(exp.mode, ddlkit.analysis.cost.n_params(exp),
+                                      exp.workers, net.latency_s, net.beta_s_per_byte,
+                                      0.0).comm_s
+        ratio = (measured_step_s(slow) - measured_step_s(plain)) / predicted
+        pairs.append((ratio, plain, slow))
+    pairs.sort(key=lambda pair: pair[0])
+    ratio, plain, slow = pairs[1]  # the median pair; the checks below read it
+    assert LO <= ratio <= HI, [round(r, 2) for r, _, _ in pairs]
     # nothing else changes: bytes, messages, the trained model
     traffic = [(r.bytes_sent, r.bytes_received, r.payload_sent, r.messages_sent)
                for r in plain.ranks]
