@@ -55,7 +55,7 @@ def test_with_proc_everything_is_seen(popen_child: subprocess.Popen[bytes]) -> N
     assert procs.source() == "/proc"
     assert popen_child.pid in procs.descendants(os.getpid())
     assert procs.running(popen_child.pid)
-    assert "time.sleep(60)" in procs.command(popen_child.pid)
+    assert "time.sleep(60)" in procs.command(popen_child.pid, width=1000)  # any venv path
 
 
 def test_without_proc_psutil_answers(no_proc: None,
@@ -65,7 +65,7 @@ def test_without_proc_psutil_answers(no_proc: None,
     assert procs.source() == "psutil"
     assert popen_child.pid in procs.descendants(os.getpid())
     assert procs.running(popen_child.pid)
-    assert "time.sleep(60)" in procs.command(popen_child.pid)
+    assert "time.sleep(60)" in procs.command(popen_child.pid, width=1000)  # any venv path
     popen_child.kill()
     popen_child.wait()
     assert not procs.running(popen_child.pid)
