@@ -191,10 +191,12 @@ class _Session:
         #: what each rank last reported, and the run's latest step, for error messages
         self.doing: dict[int, str] = {}
         self.run_step = 0
-        #: ranks that joined the process group. A rank lost before it joined is never
-        #: tolerated: the others wait for it inside init_process_group, so the group
-        #: cannot form, and the run fails at once naming it.
+        #: ranks that joined the process group. A rank lost before every rank has joined
+        #: is never tolerated: the others may be waiting for it inside init_process_group
+        #: (or fail there, blaming it), so the run fails at once naming it; ``early`` holds
+        #: such ranks, for the error's note.
         self.ready: set[int] = set()
+        self.early: set[int] = set()
         self.store: Any = None
         self.t0 = self.started = time.perf_counter()
         self.liveness = Liveness(self.t0, unresponsive_s)
@@ -282,13 +284,16 @@ class _Session:
                     self._read(obj, pending, failures)
                 elif obj in sentinels:
                     rank = sentinels.pop(obj)
-                    self._drain(rank, pending, failures)
+                    self._drain_all(pending, failures)  # every Ready sent so far counts
                     if rank in pending:
                         pending.discard(rank)
-                        if rank in self.col.tolerated and rank in self.ready:
+                        formed = self._group_formed()
+                        if rank in self.col.tolerated and formed:
                             how = self.frozen.get(rank) or _exit_text(self.procs[rank].exitcode)
                             self.col.lose(rank, how=how)
                         else:
+                            if not formed:
+                                self.early.add(rank)
                             failures.append((time.perf_counter(), rank))
             self._check_heartbeats(pending, sentinels)
 
@@ -303,18 +308,21 @@ class _Session:
         for rank, silent in self.liveness.frozen(running - set(self.frozen), now):
             limit = self.liveness.limit(rank)
             doing = self._doing(rank)
-            if rank not in self.col.tolerated or rank not in self.ready:
+            if rank not in self.col.tolerated or not self._group_formed():
                 raise WorkerUnresponsive(rank, silent, limit, doing, role=self.roles[rank])
             self.frozen[rank] = (f"unresponsive: no heartbeat for {silent:.1f} s "
                                  f"(unresponsive_s={limit:g}) while {doing}; ended by ddlkit")
             self.procs[rank].kill()  # its sentinel then reports it lost
 
-    def _drain(self, rank: int, pending: set[int], failures: list[tuple[float, int]]) -> None:
-        """Read what an exited rank left in its pipe before judging how it ended."""
-        for conn, r in list(self.conns.items()):
-            if r == rank:
-                while conn in self.conns and conn.poll():
-                    self._read(conn, pending, failures)
+    def _group_formed(self) -> bool:
+        """Whether every rank has reported that it joined the process group."""
+        return len(self.ready) == self.world
+
+    def _drain_all(self, pending: set[int], failures: list[tuple[float, int]]) -> None:
+        """Read every message already waiting in any rank's pipe."""
+        for conn in list(self.conns):
+            while conn in self.conns and conn.poll():
+                self._read(conn, pending, failures)
 
     def _read(self, conn: Any, pending: set[int], failures: list[tuple[float, int]]) -> None:
         try:
@@ -368,8 +376,10 @@ class _Session:
         _, rank = min(failures, key=rank_of)
         self.procs[rank].join(timeout=1.0)
         note = ""
-        if rank not in self.ready:
-            note = "during start-up, before it joined the process group"
+        if rank in self.early or rank not in self.ready:
+            note = ("during start-up, before it joined the process group"
+                    if rank not in self.ready else
+                    "during start-up, before every rank had joined the process group")
             if rank in self.col.tolerated:
                 note += (": the other ranks wait for every rank there, so the group could "
                          "not form (a lost worker is survived only once training has begun)")

@@ -29,7 +29,8 @@ POLL_S = 0.002
 @dataclass
 class Hit:
     """What the killer did: ``sent`` the signal at ``t`` (monotonic), or ``missed`` (why).
-    ``joined``: the parent had reported the victim joined (RankReady) before the hit."""
+    ``joined``: the parent had reported every rank joined (RankReady) before the hit: the
+    process group had formed, so a mode that survives a lost worker must survive this one."""
 
     pid: int | None = None
     sent: bool = False
@@ -116,7 +117,7 @@ class Killer:
             return
         self.hit.t = time.monotonic()
         self.hit.sent = True
-        self.hit.joined = self.case.victim in self.ready
+        self.hit.joined = len(self.ready) == self.case.experiment().world_size
 
     def _find_victim(self) -> float | None:
         """Poll until the victim's process exists; open a pidfd of it. Returns when it was

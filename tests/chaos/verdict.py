@@ -3,9 +3,9 @@
 The rules (issue 15):
 
 - a worker whose loss the run tolerates (``Experiment.continues_after_worker_loss`` in a
-  parameter-server mode), lost after it joined: the run goes on, ``status == "ok"``, the
+  parameter-server mode), lost after every rank joined: the run goes on, ``status == "ok"``, the
   victim alone in ``result.lost`` (stopped: ended by ddlkit, "unresponsive" in its ``how``);
-- lost before it joined, or any rank another run cannot lose: ``WorkerFailed`` naming it
+- lost before every rank joined, or any rank another run cannot lose: ``WorkerFailed`` naming it
   (stopped: ``WorkerUnresponsive`` naming it);
 - the harness cannot always know whether the victim had joined when it was hit (its
   ``RankReady`` may still have been on its way): then either outcome is right, but the rank
